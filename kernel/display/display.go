@@ -1,0 +1,161 @@
+// Package display renders execfeed's results for notebooks: tables of results, training curves
+// that update while training runs, an RPN program as its expression tree and its execution trace,
+// and a candidate program beside its reference with the divergence token highlighted.
+//
+// Every renderer returns a self-contained HTML string (inline SVG and inline styles, no
+// JavaScript), so the package imports and tests without a running kernel and its output survives
+// headless execution (jupyter nbconvert) and static notebook viewers. The Display* wrappers send
+// that HTML to the GoNB front-end through gonbui; outside a GoNB kernel they do nothing.
+package display
+
+import (
+	"fmt"
+	"html"
+	"math"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/janpfeifer/gonb/gonbui"
+)
+
+// InNotebook reports whether the program runs inside a GoNB kernel.
+func InNotebook() bool { return gonbui.IsNotebook }
+
+// Display shows an HTML fragment in the notebook (no-op outside one).
+func Display(htmlText string) {
+	if gonbui.IsNotebook {
+		gonbui.DisplayHTML(htmlText)
+	}
+}
+
+// esc escapes text for HTML.
+func esc(s string) string { return html.EscapeString(s) }
+
+const (
+	tableStyle = `border-collapse:collapse;font-family:monospace;font-size:13px;margin:4px 0`
+	thStyle    = `border-bottom:2px solid #444;padding:3px 10px;text-align:left;background:#f3f3f3`
+	tdStyle    = `border-bottom:1px solid #ddd;padding:3px 10px;text-align:left`
+)
+
+// Table renders rows of cells under a header as an HTML table. Cells are escaped.
+func Table(header []string, rows [][]string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `<table style="%s">`, tableStyle)
+	if len(header) > 0 {
+		b.WriteString("<tr>")
+		for _, h := range header {
+			fmt.Fprintf(&b, `<th style="%s">%s</th>`, thStyle, esc(h))
+		}
+		b.WriteString("</tr>")
+	}
+	for _, r := range rows {
+		b.WriteString("<tr>")
+		for _, c := range r {
+			fmt.Fprintf(&b, `<td style="%s">%s</td>`, tdStyle, esc(c))
+		}
+		b.WriteString("</tr>")
+	}
+	b.WriteString("</table>")
+	return b.String()
+}
+
+// DisplayTable shows Table(header, rows).
+func DisplayTable(header []string, rows [][]string) { Display(Table(header, rows)) }
+
+// Records renders a slice of structs (or pointers to structs) as a table: one column per
+// exported field, named by the field's `display:"name"` tag or its name (`display:"-"` skips
+// it). Floats print with 4 significant digits.
+func Records(rows any) (string, error) {
+	v := reflect.ValueOf(rows)
+	if v.Kind() != reflect.Slice && v.Kind() != reflect.Array {
+		return "", fmt.Errorf("display.Records: want a slice of structs, got %T", rows)
+	}
+	et := v.Type().Elem()
+	if et.Kind() == reflect.Pointer {
+		et = et.Elem()
+	}
+	if et.Kind() != reflect.Struct {
+		return "", fmt.Errorf("display.Records: want a slice of structs, got %T", rows)
+	}
+	var header []string
+	var fields []int
+	for i := range et.NumField() {
+		f := et.Field(i)
+		tag := f.Tag.Get("display")
+		if !f.IsExported() || tag == "-" {
+			continue
+		}
+		name := f.Name
+		if tag != "" {
+			name = tag
+		}
+		header = append(header, name)
+		fields = append(fields, i)
+	}
+	out := make([][]string, 0, v.Len())
+	for i := range v.Len() {
+		r := v.Index(i)
+		if r.Kind() == reflect.Pointer {
+			if r.IsNil() {
+				continue
+			}
+			r = r.Elem()
+		}
+		row := make([]string, len(fields))
+		for j, f := range fields {
+			row[j] = Format(r.Field(f).Interface())
+		}
+		out = append(out, row)
+	}
+	return Table(header, out), nil
+}
+
+// DisplayRecords shows Records(rows), or the error.
+func DisplayRecords(rows any) {
+	h, err := Records(rows)
+	if err != nil {
+		h = Error(err)
+	}
+	Display(h)
+}
+
+// Format prints a value for a table cell: floats with 4 significant digits, the rest with %v.
+func Format(x any) string {
+	switch v := x.(type) {
+	case float64:
+		return strconv.FormatFloat(v, 'g', 4, 64)
+	case float32:
+		return strconv.FormatFloat(float64(v), 'g', 4, 32)
+	}
+	return fmt.Sprint(x)
+}
+
+// Error renders an error message in red.
+func Error(err error) string {
+	return `<pre style="color:#b00020">` + esc(err.Error()) + `</pre>`
+}
+
+// palette colours the series of a plot.
+var palette = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"}
+
+// niceTicks returns about n round tick values covering [lo, hi].
+func niceTicks(lo, hi float64, n int) []float64 {
+	if !(hi > lo) {
+		return []float64{lo}
+	}
+	raw := (hi - lo) / float64(n)
+	mag := math.Pow(10, math.Floor(math.Log10(raw)))
+	step := mag
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*mag >= raw {
+			step = m * mag
+			break
+		}
+	}
+	var ticks []float64
+	for t := math.Ceil(lo/step) * step; t <= hi+step*1e-9; t += step {
+		ticks = append(ticks, t)
+	}
+	return ticks
+}
