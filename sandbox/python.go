@@ -175,7 +175,8 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 		return nil, fmt.Errorf("sandbox: pool root: %w", err)
 	}
 	for _, h := range cfg.HidePaths {
-		if h, err := filepath.Abs(h); err == nil && within(p.cfg.Root, h) {
+		// Paths are hidden only as root (mount namespaces); then the root must stay visible.
+		if h, err := filepath.Abs(h); err == nil && os.Geteuid() == 0 && within(p.cfg.Root, h) {
 			p.cleanupRoot()
 			return nil, fmt.Errorf("sandbox: pool root %s lies inside hidden path %s; set PoolConfig.Root or TMPDIR elsewhere", p.cfg.Root, h)
 		}
