@@ -122,9 +122,9 @@ func checkJupyter() error {
 }
 
 // executeNotebook runs one notebook with nbconvert and scans the result.
-func executeNotebook(ctx context.Context, path string, o nbOptions) nbResult {
+func executeNotebook(ctx context.Context, path string, o nbOptions) (r nbResult) {
 	start := time.Now()
-	r := nbResult{Path: path}
+	r.Path = path
 	defer func() { r.Duration = time.Since(start) }()
 	fail := func(format string, a ...any) nbResult {
 		r.Problems = append(r.Problems, nbProblem{-1, "nbconvert", fmt.Sprintf(format, a...)})

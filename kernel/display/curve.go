@@ -102,7 +102,10 @@ func (c *Curve) drawLocked() {
 		if !gonbui.IsNotebook {
 			return
 		}
-		redraw = gonbui.UpdateHTML
+		redraw = func(id, html string) {
+			gonbui.UpdateHTML(id, html)
+			gonbui.Sync()
+		}
 	}
 	if c.id == "" {
 		c.id = "execfeed_curve_" + gonbui.UniqueID()

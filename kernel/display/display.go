@@ -22,10 +22,12 @@ import (
 // InNotebook reports whether the program runs inside a GoNB kernel.
 func InNotebook() bool { return gonbui.IsNotebook }
 
-// Display shows an HTML fragment in the notebook (no-op outside one).
+// Display shows an HTML fragment in the notebook (no-op outside one). It waits until GoNB has
+// the output: without that, a cell whose program exits right after displaying can lose it.
 func Display(htmlText string) {
 	if gonbui.IsNotebook {
 		gonbui.DisplayHTML(htmlText)
+		gonbui.Sync()
 	}
 }
 
