@@ -48,6 +48,23 @@ func symbols(g *guard) interp.Exports {
 		}
 		ex[k] = m
 	}
+	for k, v := range Symbols() {
+		ex[k] = v
+	}
+	ex[guardPkg+"/guard"] = map[string]reflect.Value{
+		"Tick":  reflect.ValueOf(g.Tick),
+		"Enter": reflect.ValueOf(g.Enter),
+		"Exit":  reflect.ValueOf(g.Exit),
+		"Len":   reflect.ValueOf(g.Len),
+	}
+	return ex
+}
+
+// Symbols returns the yaegi symbols a reward script sees of this package (Sample, Func and the
+// built-in rewards; not the scripting machinery) and of sandbox (Outcome and its constants).
+// Hosts that interpret user code, such as `kernel script`, load them with interp.Use.
+func Symbols() interp.Exports {
+	ex := interp.Exports{}
 	ex["github.com/execfeed/execfeed/lib/reward/reward"] = map[string]reflect.Value{
 		"Sample":             reflect.ValueOf((*Sample)(nil)),
 		"Func":               reflect.ValueOf((*Func)(nil)),
@@ -69,12 +86,6 @@ func symbols(g *guard) interp.Exports {
 		"Timeout":           reflect.ValueOf(sandbox.Timeout),
 		"NumOutcomeClasses": reflect.ValueOf(sandbox.NumOutcomeClasses),
 		"ParseOutcome":      reflect.ValueOf(sandbox.ParseOutcome),
-	}
-	ex[guardPkg+"/guard"] = map[string]reflect.Value{
-		"Tick":  reflect.ValueOf(g.Tick),
-		"Enter": reflect.ValueOf(g.Enter),
-		"Exit":  reflect.ValueOf(g.Exit),
-		"Len":   reflect.ValueOf(g.Len),
 	}
 	return ex
 }
