@@ -36,7 +36,7 @@ func TestEvaluateFormats(t *testing.T) {
 			}
 			calls := 0
 			res, err := Evaluate(context.Background(), pool(t), probs, samples, EvalConfig{
-				Options: Options{Timeout: 500 * time.Millisecond}, Parallel: 2,
+				Options: Options{Timeout: 1500 * time.Millisecond}, Parallel: 2,
 				Progress: func(done, total, passed int) { calls++ },
 			})
 			if err != nil {

@@ -30,7 +30,7 @@ func TestPythonVerdicts(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := runPy(t, c.src, tests, Options{Timeout: 700 * time.Millisecond})
+			r := runPy(t, c.src, tests, Options{Timeout: 1500 * time.Millisecond})
 			expect(t, r, c.want, c.err)
 			if r.Passed != c.passed || len(r.Tests) != 2 {
 				t.Errorf("passed %d of %d tests, want %d of 2: %+v", r.Passed, len(r.Tests), c.passed, r.Tests)
