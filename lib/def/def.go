@@ -1,0 +1,89 @@
+// Package def implements Differentiable Execution Feedback (seed 000): the generator is trained
+// with its usual cross-entropy plus a functional term computed through a frozen proxy executor,
+//
+//	loss = CE(logits, reference) + λ · MSE(proxy(GumbelSoftmax(logits, τ), x), run(reference, x))
+//
+// where x are random input values (a, b, c). Gumbel-softmax turns the generator's next-token
+// logits into soft tokens the proxy can read, so the MSE has a gradient with respect to the
+// generator's weights. The straight-through variant feeds the proxy one-hot tokens in the forward
+// pass and the soft tokens' gradient in the backward pass.
+package def
+
+import (
+	"fmt"
+
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/train/optimizer"
+
+	"github.com/execfeed/execfeed/lib/proxy"
+	"github.com/execfeed/execfeed/lib/seq2seq"
+	"github.com/execfeed/execfeed/lib/trainer"
+)
+
+// GumbelSoftmax draws soft one-hot samples softmax((logits + G) / τ) along the last axis, with G
+// standard Gumbel noise from the scope's RNG. With straightThrough the forward value is the hard
+// one-hot of the argmax and the gradient is the soft sample's (Jang et al., 2017).
+func GumbelSoftmax(scope *model.Scope, logits, tau *Node, straightThrough bool) *Node {
+	g := seq2seq.Gumbel(scope, logits.Graph(), logits.Shape())
+	soft := Softmax(Div(Add(logits, g), tau), -1)
+	if !straightThrough {
+		return soft
+	}
+	hard := OneHot(ArgMax(soft, -1), soft.Shape().Dim(-1), soft.DType())
+	return Add(StopGradient(Sub(hard, soft)), soft)
+}
+
+// AttachProxy copies a trained proxy's weights into the generator's store under the proxy scope,
+// as non-trainable variables: the DEF step reads them but never updates them.
+func AttachProxy(gen *seq2seq.Generator, p *proxy.Trained) error {
+	prefix := "/" + proxy.Scope
+	for v := range p.Store.IterVariables() {
+		path := v.Path()
+		if len(path) < len(prefix) || path[:len(prefix)] != prefix {
+			continue
+		}
+		val, err := v.Value()
+		if err != nil {
+			return fmt.Errorf("def: reading proxy variable %s: %w", path, err)
+		}
+		clone, err := val.LocalClone()
+		if err != nil {
+			return err
+		}
+		if old := gen.Store.GetVariable(path); old != nil {
+			if err := old.SetValue(clone); err != nil {
+				return err
+			}
+			continue
+		}
+		nv, err := gen.Store.CreateVariable(path, clone)
+		if err != nil {
+			return fmt.Errorf("def: copying proxy variable %s: %w", path, err)
+		}
+		nv.SetTrainable(false)
+	}
+	return nil
+}
+
+// Step compiles the DEF training step. Its inputs are a batch's Src, SrcLen, DecIn, Tgt followed
+// by the random inputs [B,K,3], the reference outputs on them [B,K], λ and τ (float32 scalars,
+// so schedules need no recompilation). It reports the loss, the CE part and the MSE part.
+func Step(gen *seq2seq.Generator, px *proxy.Proxy, opt optimizer.Interface, straightThrough bool) (*trainer.Step, error) {
+	return trainer.NewStep(gen.Backend, gen.Store, "/"+seq2seq.Scope, opt, "def",
+		func(root *model.Scope, in []*Node) (*Node, []*Node) {
+			src, srcLen, decIn, tgt, inputs, truth, lambda, tau := in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7]
+			logits := gen.Logits(root.In(seq2seq.Scope), src, srcLen, decIn)
+			ce := seq2seq.CrossEntropy(logits, tgt)
+			soft := GumbelSoftmax(root.In("gumbel"), logits, tau, straightThrough)
+			lengths := ReduceSum(ConvertDType(NotEqual(tgt, ScalarZero(tgt.Graph(), tgt.DType())), dtypes.Int32), -1)
+			pred := px.Predict(root.In(proxy.Scope), soft, lengths, inputs)
+			mse := ReduceAllMean(Square(Sub(pred, truth)))
+			return Add(ce, Mul(lambda, mse)), []*Node{ce, mse}
+		})
+}
+
+// Hyper makes a float32 scalar tensor, for λ and τ.
+func Hyper(v float64) *tensors.Tensor { return tensors.FromScalar(float32(v)) }

@@ -1,0 +1,135 @@
+// Package seq2seq is the GRU encoder-decoder generator of seed 000: a description is read by a GRU
+// encoder, whose final state starts a GRU decoder that writes the program token by token.
+//
+// Training is teacher-forced cross-entropy (Logits + CrossEntropy); Decode samples or greedily
+// decodes inside the graph, one unrolled step per output position, and returns the chosen tokens
+// with their log-probabilities, which is what every execution-feedback method needs.
+package seq2seq
+
+import (
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/model/initializer"
+
+	"github.com/execfeed/execfeed/lib/gru"
+)
+
+// Config holds the model's sizes. Sequence lengths are fixed so that one compiled graph serves
+// every batch.
+type Config struct {
+	Emb    int // embedding size
+	Hidden int // GRU hidden size
+	SrcLen int // maximum description length in words
+	TgtLen int // maximum program length in tokens, including EOS
+}
+
+// DefaultConfig matches the PyTorch reference step (../shared/bench/torch_gru_step.py).
+func DefaultConfig() Config { return Config{Emb: 64, Hidden: 128, SrcLen: 30, TgtLen: 16} }
+
+// Model is a generator: its sizes and vocabularies. The weights live in a model.Store under the
+// scope the graph functions are given.
+type Model struct {
+	Cfg      Config
+	Src, Tgt *Vocab
+}
+
+// Embed looks token ids [B,T] up in a [V,E] table created in scope.
+func Embed(scope *model.Scope, ids *Node, vocab, dim int) *Node {
+	table := scope.WithInitializer(initializer.RandomNormalFn(scope, 1)).
+		VariableWithShape("embeddings", shapes.Make(dtypes.Float32, vocab, dim)).NodeValue(ids.Graph())
+	return Gather(table, ExpandAxes(ids, -1))
+}
+
+// EmbedSoft mixes the rows of the same [V,E] table by token distributions dist [B,T,V]: a one-hot
+// row gives exactly Embed's result, a soft row the expected embedding.
+func EmbedSoft(scope *model.Scope, dist *Node, vocab, dim int) *Node {
+	table := scope.WithInitializer(initializer.RandomNormalFn(scope, 1)).
+		VariableWithShape("embeddings", shapes.Make(dtypes.Float32, vocab, dim)).NodeValue(dist.Graph())
+	return Einsum("btv,ve->bte", dist, table)
+}
+
+// Linear is x W + b over the last axis of x, with PyTorch's uniform ±1/sqrt(in) initialisation.
+func Linear(scope *model.Scope, x *Node, out int) *Node {
+	in := x.Shape().Dim(-1)
+	bound := 1 / sqrtf(in)
+	scope = scope.WithInitializer(initializer.RandomUniformFn(scope, -bound, bound))
+	w := scope.VariableWithShape("W", shapes.Make(x.DType(), in, out)).NodeValue(x.Graph())
+	b := scope.VariableWithShape("b", shapes.Make(x.DType(), out)).NodeValue(x.Graph())
+	var y *Node
+	if x.Rank() == 2 {
+		y = MatMul(x, w)
+	} else {
+		y = Einsum("bti,io->bto", x, w)
+	}
+	return Add(y, ExpandLeftToRank(b, y.Rank()))
+}
+
+// Encoder reads descriptions src [B,S] (int32 ids, PAD after srcLen [B]) and returns the encoder's
+// final state [B,H].
+func (m *Model) Encoder(scope *model.Scope, src, srcLen *Node) *Node {
+	scope = scope.In("encoder")
+	x := Embed(scope.In("embed"), src, m.Src.Size(), m.Cfg.Emb)
+	_, h := gru.New(scope.In("gru"), src.Graph(), m.Cfg.Emb, m.Cfg.Hidden).Sequence(x, nil, srcLen)
+	return h
+}
+
+// Logits is the teacher-forced decoder: given the encoder input and the decoder input decIn [B,T]
+// (BOS followed by the reference program), it returns next-token logits [B,T,V].
+func (m *Model) Logits(scope *model.Scope, src, srcLen, decIn *Node) *Node {
+	h := m.Encoder(scope, src, srcLen)
+	dec := scope.In("decoder")
+	x := Embed(dec.In("embed"), decIn, m.Tgt.Size(), m.Cfg.Emb)
+	states, _ := gru.New(dec.In("gru"), src.Graph(), m.Cfg.Emb, m.Cfg.Hidden).Sequence(x, h, nil)
+	return Linear(dec.In("out"), states, m.Tgt.Size())
+}
+
+// Decode writes programs without teacher forcing, TgtLen tokens each. With sample false it is
+// greedy; otherwise each token is drawn from softmax(logits / temperature) with the Gumbel-max
+// trick, using the store's random number generator (deterministic by seed). It returns the tokens
+// [B,T] (int32; a program ends at its first EOS) and the log-probabilities of all tokens
+// [B,T,V] under the model (temperature 1), for policy gradients and critics.
+func (m *Model) Decode(scope *model.Scope, src, srcLen, temperature *Node, sample bool) (tokens, logProbs *Node) {
+	g := src.Graph()
+	B, T, V := src.Shape().Dim(0), m.Cfg.TgtLen, m.Tgt.Size()
+	h := m.Encoder(scope, src, srcLen)
+	dec := scope.In("decoder")
+	cell := gru.New(dec.In("gru"), g, m.Cfg.Emb, m.Cfg.Hidden)
+	embed, out := dec.In("embed"), dec.In("out")
+	tok := Const(g, make([]int32, B))
+	tok = AddScalar(tok, BOS)
+	toks := make([]*Node, T)
+	logps := make([]*Node, T)
+	for t := range T {
+		x := Embed(embed, ExpandAxes(tok, -1), V, m.Cfg.Emb) // [B,1,E]
+		h = cell.Step(Squeeze(cell.InputProjection(x), 1), h)
+		logits := Linear(out, h, V) // [B,V]
+		logps[t] = LogSoftmax(logits, -1)
+		if sample {
+			tok = ArgMax(Add(Div(logits, temperature), Gumbel(scope, g, shapes.Make(dtypes.Float32, B, V))), -1)
+		} else {
+			tok = ArgMax(logits, -1)
+		}
+		tok = ConvertDType(tok, dtypes.Int32)
+		toks[t] = tok
+	}
+	return Stack(toks, 1), Stack(logps, 1)
+}
+
+// Gumbel draws standard Gumbel noise -log(-log(U)) of the given shape from the store's RNG.
+func Gumbel(scope *model.Scope, g *Graph, shape shapes.Shape) *Node {
+	u := scope.RandomUniform(g, shape)
+	eps := 1e-9
+	u = ClipScalar(u, eps, 1-eps)
+	return Neg(Log(Neg(Log(u))))
+}
+
+// CrossEntropy is the mean negative log-likelihood of targets tgt [B,T] under logits [B,T,V],
+// over the positions where tgt is not PAD (PyTorch's ignore_index=0).
+func CrossEntropy(logits, tgt *Node) *Node {
+	logp := LogSoftmax(logits, -1)
+	picked := ReduceSum(Mul(logp, OneHot(tgt, logits.Shape().Dim(-1), logp.DType())), -1)
+	mask := ConvertDType(NotEqual(tgt, ScalarZero(tgt.Graph(), tgt.DType())), logp.DType())
+	return Neg(Div(ReduceAllSum(Mul(picked, mask)), MaxScalar(ReduceAllSum(mask), 1)))
+}
