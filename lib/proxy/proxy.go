@@ -38,7 +38,7 @@ type Config struct {
 }
 
 // DefaultConfig is the configuration used by the rpn-def experiment.
-func DefaultConfig() Config { return Config{Emb: 64, Hidden: 256, K: 4, InputRange: 3, Scale: 10} }
+func DefaultConfig() Config { return Config{Emb: 64, Hidden: 128, K: 4, InputRange: 3, Scale: 10} }
 
 // Proxy is a proxy executor for the programs of a target vocabulary.
 type Proxy struct {
@@ -52,8 +52,8 @@ func (p *Proxy) Predict(scope *model.Scope, dist, lengths, inputs *Node) *Node {
 	B, T, K := dist.Shape().Dim(0), dist.Shape().Dim(1), inputs.Shape().Dim(1)
 	E := p.Cfg.Emb
 	emb := seq2seq.EmbedSoft(scope.In("embed"), dist, p.Vocab.Size(), E) // [B,T,E]
-	emb = BroadcastToDims(ExpandAxes(emb, 1), B, K, T, E)               // [B,K,T,E]
-	vals := DivScalar(inputs, float64(p.Cfg.InputRange))                  // [B,K,3]
+	emb = BroadcastToDims(ExpandAxes(emb, 1), B, K, T, E)                // [B,K,T,E]
+	vals := DivScalar(inputs, float64(p.Cfg.InputRange))                 // [B,K,3]
 	vals = BroadcastToDims(ExpandAxes(vals, 2), B, K, T, 3)
 	x := Reshape(Concatenate([]*Node{emb, vals}, -1), B*K, T, E+3)
 	lens := Reshape(BroadcastToDims(ExpandAxes(lengths, 1), B, K), B*K)
@@ -116,6 +116,16 @@ func Targets(d rpn.Dialect, programs [][]string, envs []rpn.Env, K int) (inputs,
 		}
 	}
 	return tensors.FromFlatDataAndDimensions(in, n, K, 3), tensors.FromFlatDataAndDimensions(out, n, K), nil
+}
+
+// OneHot returns every program as one-hot rows [N,T,V] and the lengths [N] through EOS.
+func (d *Data) OneHot(V int) (dist, lengths *tensors.Tensor) {
+	idx := make([]int, len(d.Programs))
+	for i := range idx {
+		idx[i] = i
+	}
+	dist, lengths, _ = d.batch(idx, V)
+	return dist, lengths
 }
 
 // batch returns the one-hot distributions [B,T,V], lengths [B] of rows idx.

@@ -2,6 +2,7 @@ package seq2seq
 
 import (
 	"fmt"
+	"slices"
 	"math/rand/v2"
 
 	"github.com/gomlx/gomlx/core/tensors"
@@ -43,6 +44,9 @@ func (m *Model) Prepare(examples []rpn.Example) (*Encoded, error) {
 		}
 		if len(prog)+1 > T {
 			return nil, fmt.Errorf("example %d: program has %d tokens, want at most %d", i, len(prog), T-1)
+		}
+		if m.Cfg.ReverseSource {
+			slices.Reverse(src)
 		}
 		copy(e.Src[i*S:], src)
 		e.SrcLen[i] = int32(len(src))

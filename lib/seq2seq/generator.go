@@ -44,6 +44,16 @@ func (g *Generator) CEStep(opt optimizer.Interface) (*trainer.Step, error) {
 	})
 }
 
+// SetLearningRate changes the learning rate of the generator's Adam optimizer between steps
+// (for schedules); it fails before the first step has created the optimizer's variables.
+func (g *Generator) SetLearningRate(lr float64) error {
+	v := g.Store.GetVariable("/" + Scope + "/" + optimizer.Scope + "/" + optimizer.ParamLearningRate)
+	if v == nil {
+		return fmt.Errorf("generator: no learning-rate variable yet (run a step first)")
+	}
+	return v.SetValue(tensors.FromScalar(float32(lr)))
+}
+
 // TrainEpoch runs step over one shuffled pass of data (full batches only) and returns the mean
 // of each value the step reports. extra, if not nil, supplies inputs after the batch tensors
 // (e.g. DEF's random program inputs). progress, if not nil, is called after every step.

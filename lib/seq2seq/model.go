@@ -23,10 +23,16 @@ type Config struct {
 	Hidden int // GRU hidden size
 	SrcLen int // maximum description length in words
 	TgtLen int // maximum program length in tokens, including EOS
+	// ReverseSource feeds the description to the encoder last word first (Sutskever et al., 2014):
+	// the first words, which describe the first tokens to write, are then the freshest in the
+	// encoder's final state. It only changes the data, not the network.
+	ReverseSource bool
 }
 
 // DefaultConfig matches the PyTorch reference step (../shared/bench/torch_gru_step.py).
-func DefaultConfig() Config { return Config{Emb: 64, Hidden: 128, SrcLen: 30, TgtLen: 16} }
+func DefaultConfig() Config {
+	return Config{Emb: 64, Hidden: 128, SrcLen: 30, TgtLen: 16, ReverseSource: true}
+}
 
 // Model is a generator: its sizes and vocabularies. The weights live in a model.Store under the
 // scope the graph functions are given.

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/execfeed/execfeed/lib/experiment"
+	"github.com/execfeed/execfeed/lib/rpn"
+)
+
+func init() {
+	register(command{name: "run", summary: "run a documented experiment (rpn-def)", run: runExperiment})
+}
+
+func runExperiment(args []string) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return fmt.Errorf("usage: kernel run EXPERIMENT [flags]; experiments: rpn-def")
+	}
+	name, args := args[0], args[1:]
+	switch name {
+	case "rpn-def":
+		return runDEF(args)
+	}
+	return fmt.Errorf("unknown experiment %q (known: rpn-def)", name)
+}
+
+func runDEF(args []string) error {
+	fs := flag.NewFlagSet("run rpn-def", flag.ContinueOnError)
+	quick := fs.Bool("quick", os.Getenv("EXECFEED_QUICK") != "", "minutes-long smoke run (512 training examples, 2 epochs); default from EXECFEED_QUICK")
+	preset := experiment.DefaultDEFConfig()
+	if *quick {
+		preset = experiment.QuickDEFConfig()
+	}
+	epochs := fs.Int("epochs", 0, "generator epochs per routine (default 20; quick 2)")
+	seed := fs.Int64("seed", preset.Seed, "model seed")
+	dataSeed := fs.Uint64("data-seed", preset.DataSeed, "data generator seed")
+	dataDir := fs.String("data", "", "directory with train/val/test.jsonl to use instead of generated data")
+	dialect := fs.String("dialect", "rpn", "rpn or rpn-ext")
+	out := fs.String("out", preset.OutDir, "output folder for results.json and accuracy.svg")
+	backend := fs.String("backend", "", "compute backend: go (default) or xla:/abs/path/plugin.so; default $GOMLX_BACKEND")
+	routines := fs.String("routines", strings.Join(preset.Routines, ","), "routines to train: baseline, def, def-strong, def-strong-st, def-strong-warmup")
+	lr := fs.Float64("lr", preset.LR, "generator learning rate")
+	lambda := fs.Float64("lambda", preset.Lambda, "DEF weight λ (seed 000's tuned value 0.00039)")
+	proxyEpochs := fs.Int("proxy-epochs", 0, "proxy pre-training epochs (default 30; quick 2)")
+	trainSize := fs.Int("train-size", -1, "use only this many training examples (default all; quick 512)")
+	gradCheck := fs.Int("grad-check", -1, "programs for the proxy gradient-quality check (0 skips)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg := experiment.DefaultDEFConfig()
+	if *quick {
+		cfg = experiment.QuickDEFConfig()
+	}
+	d, err := rpn.ParseDialect(*dialect)
+	if err != nil {
+		return err
+	}
+	cfg.Dialect, cfg.Seed, cfg.DataSeed, cfg.DataDir, cfg.OutDir, cfg.Backend = d, *seed, *dataSeed, *dataDir, *out, *backend
+	cfg.Routines, cfg.LR, cfg.Lambda = strings.Split(*routines, ","), *lr, *lambda
+	if *epochs > 0 {
+		cfg.Epochs = *epochs
+	}
+	if *proxyEpochs > 0 {
+		cfg.ProxyEpochs = *proxyEpochs
+	}
+	if *trainSize >= 0 {
+		cfg.TrainSize = *trainSize
+	}
+	if *gradCheck >= 0 {
+		cfg.GradCheck = *gradCheck
+	}
+	res, err := experiment.RunDEF(cfg)
+	if err != nil {
+		return err
+	}
+	header, rows := experiment.DEFTable(res)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	tw.Flush()
+	if res.ProxyMSE > 0 {
+		fmt.Printf("proxy held-out MSE %.2f (seed 000: 28.8; output variance %.1f)\n", res.ProxyMSE, res.ProxyVar)
+	}
+	if g := res.Gradient; g != nil {
+		fmt.Printf("proxy gradient vs true executor: mean cosine %.3f, sign agreement %.1f%% (%d programs)\n", g.MeanCosine, 100*g.SignAgreement, g.Programs)
+	}
+	fmt.Printf("wrote %s/results.json and %s/accuracy.svg (%.0fs)\n", cfg.OutDir, cfg.OutDir, res.Seconds)
+	return nil
+}

@@ -1,0 +1,416 @@
+package experiment
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gomlx/gomlx/ml/train/optimizer"
+
+	"github.com/execfeed/execfeed/kernel/display"
+	"github.com/execfeed/execfeed/lib/def"
+	"github.com/execfeed/execfeed/lib/metrics"
+	"github.com/execfeed/execfeed/lib/proxy"
+	"github.com/execfeed/execfeed/lib/rpn"
+	"github.com/execfeed/execfeed/lib/seq2seq"
+	"github.com/execfeed/execfeed/lib/trainer"
+)
+
+// Seed000 holds the numbers seed 000 reports, printed beside ours.
+var Seed000 = map[string]float64{
+	"baseline_test_exact": 0.9875, "def_test_exact": 0.8405,
+	"baseline_best_val_tuning": 0.974, "def_best_val_tuning": 0.032,
+	"proxy_mse": 28.8, "lambda": 0.00039,
+}
+
+// Routine is one training routine of the rpn-def experiment.
+type Routine struct {
+	Name            string  `json:"name"`
+	Lambda          float64 `json:"lambda"`           // 0: plain CE (the baseline)
+	StraightThrough bool    `json:"straight_through"` // hard tokens forward, soft gradient backward
+	TauStart        float64 `json:"tau_start"`        // Gumbel-softmax temperature at epoch 0
+	TauEnd          float64 `json:"tau_end"`          // ... at the last epoch (geometric schedule)
+	WarmupEpochs    int     `json:"warmup_epochs"`    // λ grows linearly from 0 over these epochs
+}
+
+// Routines are the routines the rpn-def experiment knows by name. "def" is seed 000's method
+// with its tuned λ; the "-strong" routines use 100x that λ so the functional term matters, and
+// the two fixes (annealed straight-through, λ warm-up) are tried against it.
+func Routines(lambda float64) map[string]Routine {
+	strong := 100 * lambda
+	return map[string]Routine{
+		"baseline":          {Name: "baseline"},
+		"def":               {Name: "def", Lambda: lambda, TauStart: 1, TauEnd: 1},
+		"def-strong":        {Name: "def-strong", Lambda: strong, TauStart: 1, TauEnd: 1},
+		"def-strong-st":     {Name: "def-strong-st", Lambda: strong, StraightThrough: true, TauStart: 2, TauEnd: 0.2},
+		"def-strong-warmup": {Name: "def-strong-warmup", Lambda: strong, TauStart: 1, TauEnd: 1, WarmupEpochs: -1},
+	}
+}
+
+// DEFConfig configures the rpn-def experiment.
+type DEFConfig struct {
+	Dialect     rpn.Dialect
+	DataDir     string  // load train/val/test.jsonl from here instead of generating the data set
+	DataSeed    uint64  // data generator seed
+	TrainSize   int     // use only the first TrainSize training examples (0: all)
+	EvalSize    int     // use only the first EvalSize val and test examples (0: all)
+	Epochs      int     // generator epochs per routine (seed: 20)
+	Batch       int     // batch size
+	Seed        int64   // model seed (weights, shuffling, inputs, Gumbel noise)
+	LR          float64 // Adam learning rate of the generator
+	LRFinal     float64 // the learning rate decays linearly to LR*LRFinal at the last epoch (0: constant)
+	Lambda      float64 // DEF weight λ (seed's tuned value: 0.00039)
+	ProxyEpochs int     // proxy pre-training epochs
+	ProxyLR     float64
+	Routines    []string // names from Routines
+	Backend     string
+	OutDir      string
+	GradCheck   int // programs used to measure the proxy's gradient quality (0: skip)
+	Log         io.Writer
+}
+
+// DefaultDEFConfig is the main job: baseline and DEF, 20 epochs each, on the CPU default.
+func DefaultDEFConfig() DEFConfig {
+	return DEFConfig{Dialect: rpn.Basic, DataSeed: 1, Epochs: 20, Batch: 64, Seed: 1, LR: 2e-3, LRFinal: 0.1,
+		Lambda: 0.00039, ProxyEpochs: 30, ProxyLR: 1e-3, Routines: []string{"baseline", "def"},
+		OutDir: "out/rpn-def", GradCheck: 200, Log: os.Stderr}
+}
+
+// QuickDEFConfig is a minutes-long smoke version for CI and notebooks' quick mode.
+func QuickDEFConfig() DEFConfig {
+	c := DefaultDEFConfig()
+	c.TrainSize, c.EvalSize, c.Epochs, c.ProxyEpochs, c.GradCheck = 512, 128, 2, 2, 20
+	return c
+}
+
+// EpochRecord is one epoch of one routine.
+type EpochRecord struct {
+	Epoch   int              `json:"epoch"`
+	Loss    float64          `json:"loss"`
+	CE      float64          `json:"ce"`
+	MSE     float64          `json:"mse,omitempty"`
+	Lambda  float64          `json:"lambda"`
+	Tau     float64          `json:"tau,omitempty"`
+	Val     metrics.Accuracy `json:"val"`
+	Test    metrics.Accuracy `json:"test"`
+	Seconds float64          `json:"seconds"`
+}
+
+// RoutineResult is the outcome of one routine.
+type RoutineResult struct {
+	Routine
+	Epochs    []EpochRecord    `json:"epochs"`
+	BestVal   float64          `json:"best_val_exact"`
+	FinalTest metrics.Accuracy `json:"final_test"`
+	Seconds   float64          `json:"seconds"`
+	MsPerStep float64          `json:"ms_per_step"`
+}
+
+// DEFResults is what the rpn-def experiment writes to results.json.
+type DEFResults struct {
+	Experiment   string             `json:"experiment"`
+	Date         string             `json:"date"`
+	Hardware     string             `json:"hardware"`
+	Config       DEFConfig          `json:"config"`
+	Seed         map[string]float64 `json:"seed_000"`
+	ProxyMSE     float64            `json:"proxy_val_mse"`
+	ProxyVar     float64            `json:"proxy_val_output_variance"`
+	ProxySeconds float64            `json:"proxy_seconds"`
+	Gradient     *def.GradReport    `json:"proxy_gradient_quality,omitempty"`
+	Routines     []RoutineResult    `json:"routines"`
+	Seconds      float64            `json:"seconds"`
+}
+
+// RunDEF runs the rpn-def experiment: it makes (or loads) the data, pre-trains the proxy
+// executor, trains each routine from the same initial weights, and writes results.json and
+// accuracy.svg to cfg.OutDir.
+func RunDEF(cfg DEFConfig) (*DEFResults, error) {
+	start := time.Now()
+	log := cfg.Log
+	if cfg.Epochs <= 0 || cfg.Batch <= 0 || cfg.LR <= 0 || cfg.Lambda < 0 {
+		return nil, fmt.Errorf("rpn-def: bad config: epochs %d, batch %d, lr %g, lambda %g", cfg.Epochs, cfg.Batch, cfg.LR, cfg.Lambda)
+	}
+	known := Routines(cfg.Lambda)
+	for _, name := range cfg.Routines {
+		if _, ok := known[name]; !ok {
+			return nil, fmt.Errorf("rpn-def: unknown routine %q (known: %s)", name, strings.Join(sortedKeys(known), ", "))
+		}
+	}
+	backend, err := Backend(cfg.Backend)
+	if err != nil {
+		return nil, err
+	}
+	split, err := loadOrGenerate(cfg.Dialect, cfg.DataDir, cfg.DataSeed)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.TrainSize > 0 && cfg.TrainSize < len(split.Train) {
+		split.Train = split.Train[:cfg.TrainSize]
+	}
+	if cfg.EvalSize > 0 {
+		split.Val, split.Test = split.Val[:min(cfg.EvalSize, len(split.Val))], split.Test[:min(cfg.EvalSize, len(split.Test))]
+	}
+	m := seq2seq.NewModel(seq2seq.DefaultConfig(), cfg.Dialect, split.Train)
+	train, err := m.Prepare(split.Train)
+	if err != nil {
+		return nil, fmt.Errorf("training data: %w", err)
+	}
+	val, err := m.Prepare(split.Val)
+	if err != nil {
+		return nil, fmt.Errorf("validation data: %w", err)
+	}
+	test, err := m.Prepare(split.Test)
+	if err != nil {
+		return nil, fmt.Errorf("test data: %w", err)
+	}
+	res := &DEFResults{Experiment: "rpn-def", Date: time.Now().UTC().Format("2006-01-02"), Hardware: Hardware(),
+		Config: cfg, Seed: Seed000}
+	res.Config.Log = nil
+	logf(log, "rpn-def: %d/%d/%d examples, backend %s, %s\n", train.Len(), val.Len(), test.Len(), backend.Name(), res.Hardware)
+
+	// 1. Proxy executor, pre-trained on the training programs.
+	var px *proxy.Trained
+	needProxy := slices.ContainsFunc(cfg.Routines, func(n string) bool { return known[n].Lambda > 0 })
+	if needProxy {
+		t0 := time.Now()
+		px, err = proxy.New(backend, proxy.DefaultConfig(), m.Tgt, cfg.Dialect, cfg.Batch, cfg.Seed)
+		if err != nil {
+			return nil, err
+		}
+		ptrain, err := px.NewData(programs(split.Train), m.Cfg.TgtLen)
+		if err != nil {
+			return nil, err
+		}
+		pval, err := px.NewData(programs(split.Val), m.Cfg.TgtLen)
+		if err != nil {
+			return nil, err
+		}
+		rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 7))
+		err = px.Fit(ptrain, cfg.ProxyEpochs, cfg.ProxyLR, rng, func(epoch int, mse float64) {
+			logf(log, "\rproxy epoch %d/%d train MSE %.2f   ", epoch+1, cfg.ProxyEpochs, mse)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("proxy pre-training: %w", err)
+		}
+		evalRng := rand.New(rand.NewPCG(uint64(cfg.Seed), 8))
+		if res.ProxyMSE, err = px.MSE(pval, evalRng); err != nil {
+			return nil, err
+		}
+		res.ProxyVar = outputVariance(cfg.Dialect, px, programs(split.Val), rand.New(rand.NewPCG(uint64(cfg.Seed), 8)))
+		res.ProxySeconds = since(t0)
+		logf(log, "\nproxy: held-out MSE %.2f (output variance %.1f; seed 000: 28.8) in %.0fs\n", res.ProxyMSE, res.ProxyVar, res.ProxySeconds)
+		if cfg.GradCheck > 0 {
+			n := min(cfg.GradCheck, len(split.Val))
+			rep, err := def.GradientQuality(px, programs(split.Val[:n]), rand.New(rand.NewPCG(uint64(cfg.Seed), 9)))
+			if err != nil {
+				return nil, fmt.Errorf("gradient check: %w", err)
+			}
+			res.Gradient = &rep
+			logf(log, "proxy gradient vs true executor: cosine %.3f, sign agreement %.1f%% over %d directions of %d programs\n",
+				rep.MeanCosine, 100*rep.SignAgreement, rep.Directions, rep.Programs)
+		}
+	}
+
+	// 2. Each routine from the same initial weights (same seed).
+	for _, name := range cfg.Routines {
+		r, err := runRoutine(backend, m, known[name], cfg, px, train, val, test, split)
+		if err != nil {
+			return nil, fmt.Errorf("routine %s: %w", name, err)
+		}
+		res.Routines = append(res.Routines, *r)
+	}
+	res.Seconds = since(start)
+	if _, err := WriteJSON(cfg.OutDir, "results.json", res); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(cfg.OutDir, "accuracy.svg"), []byte(DEFPlot(res).SVG()), 0o644); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func runRoutine(backend anyBackend, m *seq2seq.Model, r Routine, cfg DEFConfig, px *proxy.Trained,
+	train, val, test *seq2seq.Encoded, split rpn.Split) (*RoutineResult, error) {
+	log := cfg.Log
+	gen, err := seq2seq.NewGenerator(backend, m, cfg.Batch, cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	opt := optimizer.Adam().LearningRate(cfg.LR).Done()
+	var step *trainer.Step
+	var extra func(b seq2seq.Batch) []any
+	out := &RoutineResult{Routine: r}
+	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 1))
+	inputRng := rand.New(rand.NewPCG(uint64(cfg.Seed), 2))
+	lambda, tau := 0.0, r.TauStart
+	warm := r.WarmupEpochs
+	if warm < 0 {
+		warm = max(1, cfg.Epochs/2)
+	}
+	if r.Lambda == 0 {
+		step, err = gen.CEStep(opt)
+	} else {
+		if err := def.AttachProxy(gen, px); err != nil {
+			return nil, err
+		}
+		step, err = def.Step(gen, px.Proxy, opt, r.StraightThrough)
+		extra = func(b seq2seq.Batch) []any {
+			progs := make([][]string, len(b.Index))
+			for i, idx := range b.Index {
+				progs[i] = split.Train[idx].ProgramTokens()
+			}
+			in, outs, err := proxy.Targets(cfg.Dialect, progs, px.RandomInputs(inputRng, len(progs)), px.Cfg.K)
+			if err != nil {
+				panic(err) // reference programs always run: rpn.ReadJSONL checked them
+			}
+			return []any{in, outs, def.Hyper(lambda), def.Hyper(tau)}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	steps := 0
+	for epoch := range cfg.Epochs {
+		te := time.Now()
+		lambda = r.Lambda
+		if warm > 0 && epoch < warm {
+			lambda = r.Lambda * float64(epoch) / float64(warm)
+		}
+		if epoch > 0 && cfg.LRFinal > 0 && cfg.Epochs > 1 {
+			frac := float64(epoch) / float64(cfg.Epochs-1)
+			if err := gen.SetLearningRate(cfg.LR * (1 - frac*(1-cfg.LRFinal))); err != nil {
+				return nil, err
+			}
+		}
+		if cfg.Epochs > 1 && r.TauEnd > 0 {
+			tau = r.TauStart * math.Pow(r.TauEnd/r.TauStart, float64(epoch)/float64(cfg.Epochs-1))
+		}
+		vals, err := gen.TrainEpoch(step, train, rng, extra, func(done, total int, v []float64) {
+			logf(log, "\r%-18s epoch %2d/%d  step %3d/%d  loss %.4f ", r.Name, epoch+1, cfg.Epochs, done, total, v[0])
+		})
+		if err != nil {
+			return nil, err
+		}
+		steps += train.Len() / cfg.Batch
+		rec := EpochRecord{Epoch: epoch + 1, Loss: vals[0], CE: vals[0], Lambda: lambda}
+		if len(vals) == 3 {
+			rec.CE, rec.MSE, rec.Tau = vals[1], vals[2], tau
+		}
+		if rec.Val, err = evaluate(gen, cfg.Dialect, val, split.Val); err != nil {
+			return nil, err
+		}
+		if rec.Test, err = evaluate(gen, cfg.Dialect, test, split.Test); err != nil {
+			return nil, err
+		}
+		rec.Seconds = since(te)
+		out.Epochs = append(out.Epochs, rec)
+		out.BestVal = max(out.BestVal, rec.Val.Exact)
+		logf(log, "\r%-18s epoch %2d/%d  loss %.4f  val exact %.2f%% func %.2f%%  test exact %.2f%%  (%.0fs)\n",
+			r.Name, epoch+1, cfg.Epochs, rec.Loss, 100*rec.Val.Exact, 100*rec.Val.Functional, 100*rec.Test.Exact, rec.Seconds)
+	}
+	out.Seconds = since(t0)
+	out.FinalTest = out.Epochs[len(out.Epochs)-1].Test
+	out.MsPerStep = 1000 * out.Seconds / float64(max(steps, 1))
+	return out, nil
+}
+
+func evaluate(gen *seq2seq.Generator, d rpn.Dialect, data *seq2seq.Encoded, examples []rpn.Example) (metrics.Accuracy, error) {
+	preds, err := gen.Predict(data)
+	if err != nil {
+		return metrics.Accuracy{}, err
+	}
+	return metrics.Score(d, preds, examples)
+}
+
+// DEFPlot draws validation exact-match and functional accuracy per epoch for every routine.
+func DEFPlot(res *DEFResults) *display.Curve {
+	var names []string
+	for _, r := range res.Routines {
+		names = append(names, r.Name+" exact", r.Name+" functional")
+	}
+	c := display.NewCurve("rpn-def: validation accuracy per epoch", "epoch", names...)
+	epochs := 0
+	for _, r := range res.Routines {
+		epochs = max(epochs, len(r.Epochs))
+	}
+	for e := range epochs {
+		ys := make([]float64, 0, len(names))
+		for _, r := range res.Routines {
+			if e < len(r.Epochs) {
+				ys = append(ys, r.Epochs[e].Val.Exact, r.Epochs[e].Val.Functional)
+			} else {
+				ys = append(ys, math.NaN(), math.NaN())
+			}
+		}
+		c.Add(float64(e+1), ys...)
+	}
+	return c
+}
+
+// DEFTable renders the results beside seed 000's numbers as rows for a text or HTML table.
+func DEFTable(res *DEFResults) (header []string, rows [][]string) {
+	header = []string{"routine", "λ", "best val exact", "test exact", "test functional", "seed 000 test exact", "ms/step"}
+	for _, r := range res.Routines {
+		seed := ""
+		switch r.Name {
+		case "baseline":
+			seed = "98.75%"
+		case "def":
+			seed = "84.05%"
+		}
+		rows = append(rows, []string{r.Name, fmt.Sprintf("%g", r.Lambda), pct(r.BestVal), pct(r.FinalTest.Exact),
+			pct(r.FinalTest.Functional), seed, fmt.Sprintf("%.0f", r.MsPerStep)})
+	}
+	return header, rows
+}
+
+func pct(x float64) string { return fmt.Sprintf("%.2f%%", 100*x) }
+
+func programs(examples []rpn.Example) [][]string {
+	out := make([][]string, len(examples))
+	for i, ex := range examples {
+		out[i] = ex.ProgramTokens()
+	}
+	return out
+}
+
+func outputVariance(d rpn.Dialect, px *proxy.Trained, progs [][]string, rng *rand.Rand) float64 {
+	_, outs, err := proxy.Targets(d, progs, px.RandomInputs(rng, len(progs)), px.Cfg.K)
+	if err != nil {
+		return math.NaN()
+	}
+	var sum, sq float64
+	var n float64
+	for _, v := range tensorsFloat(outs) {
+		sum += v
+		sq += v * v
+		n++
+	}
+	mean := sum / n
+	return sq/n - mean*mean
+}
+
+func loadOrGenerate(d rpn.Dialect, dir string, seed uint64) (rpn.Split, error) {
+	if dir != "" {
+		return rpn.LoadSplit(dir, d)
+	}
+	cfg := rpn.DefaultGenConfig(d)
+	cfg.Seed = seed
+	return rpn.Generate(cfg)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
