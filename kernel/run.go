@@ -44,7 +44,7 @@ func runDEF(args []string) error {
 	routines := fs.String("routines", strings.Join(preset.Routines, ","), "routines to train: baseline, def, def-strong, def-strong-st, def-strong-warmup")
 	lr := fs.Float64("lr", preset.LR, "generator learning rate")
 	lambda := fs.Float64("lambda", preset.Lambda, "DEF weight λ (seed 000's tuned value 0.00039)")
-	proxyEpochs := fs.Int("proxy-epochs", 0, "proxy pre-training epochs (default 30; quick 2)")
+	proxyEpochs := fs.Int("proxy-epochs", 0, "proxy pre-training epochs (default 10; quick 2)")
 	trainSize := fs.Int("train-size", -1, "use only this many training examples (default all; quick 512)")
 	gradCheck := fs.Int("grad-check", -1, "programs for the proxy gradient-quality check (0 skips)")
 	if err := fs.Parse(args); err != nil {

@@ -124,4 +124,3 @@ func sumOutputs(d rpn.Dialect, prog []string, envs []rpn.Env) float64 {
 	}
 	return s
 }
-

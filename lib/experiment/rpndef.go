@@ -78,7 +78,7 @@ type DEFConfig struct {
 // DefaultDEFConfig is the main job: baseline and DEF, 20 epochs each, on the CPU default.
 func DefaultDEFConfig() DEFConfig {
 	return DEFConfig{Dialect: rpn.Basic, DataSeed: 1, Epochs: 20, Batch: 64, Seed: 1, LR: 2e-3, LRFinal: 0.1,
-		Lambda: 0.00039, ProxyEpochs: 30, ProxyLR: 1e-3, Routines: []string{"baseline", "def"},
+		Lambda: 0.00039, ProxyEpochs: 10, ProxyLR: 1e-3, Routines: []string{"baseline", "def"},
 		OutDir: "out/rpn-def", GradCheck: 200, Log: os.Stderr}
 }
 

@@ -2,8 +2,8 @@ package seq2seq
 
 import (
 	"fmt"
-	"slices"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/gomlx/gomlx/core/tensors"
 

@@ -1,0 +1,65 @@
+package experiment
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestRunDEFEndToEnd runs a tiny rpn-def (every routine, one epoch) and checks the files and the
+// numbers it reports are well formed.
+func TestRunDEFEndToEnd(t *testing.T) {
+	cfg := QuickDEFConfig()
+	cfg.TrainSize, cfg.EvalSize, cfg.Epochs, cfg.ProxyEpochs, cfg.GradCheck = 128, 32, 1, 1, 8
+	cfg.Routines = []string{"baseline", "def", "def-strong-st"}
+	cfg.OutDir = t.TempDir()
+	cfg.Log = nil
+	res, err := RunDEF(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Routines) != 3 || res.ProxyMSE <= 0 || res.Gradient == nil || res.Gradient.Directions == 0 {
+		t.Fatalf("incomplete results: %+v", res)
+	}
+	for _, r := range res.Routines {
+		e := r.Epochs[0]
+		if e.Val.N != 32 || e.Test.N != 32 || !(e.Loss > 0) {
+			t.Fatalf("%s: epoch record %+v", r.Name, e)
+		}
+		if (r.Lambda > 0) != (e.MSE > 0) {
+			t.Fatalf("%s: λ %g but MSE %g", r.Name, r.Lambda, e.MSE)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(cfg.OutDir, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back DEFResults
+	if err := json.Unmarshal(b, &back); err != nil || len(back.Routines) != 3 {
+		t.Fatalf("results.json: %v", err)
+	}
+	svg, err := os.ReadFile(filepath.Join(cfg.OutDir, "accuracy.svg"))
+	if err != nil || !strings.Contains(string(svg), "<svg") {
+		t.Fatalf("accuracy.svg: %v", err)
+	}
+}
+
+func TestRunDEFRejectsBadConfig(t *testing.T) {
+	cfg := QuickDEFConfig()
+	cfg.Routines = []string{"nope"}
+	if _, err := RunDEF(cfg); err == nil || !strings.Contains(err.Error(), `unknown routine "nope"`) {
+		t.Fatalf("got %v", err)
+	}
+	cfg = QuickDEFConfig()
+	cfg.Epochs = 0
+	if _, err := RunDEF(cfg); err == nil {
+		t.Fatal("zero epochs must be an error")
+	}
+	cfg = QuickDEFConfig()
+	cfg.DataDir = t.TempDir()
+	if _, err := RunDEF(cfg); err == nil || !strings.Contains(err.Error(), "train.jsonl") {
+		t.Fatalf("missing data dir: %v", err)
+	}
+}
