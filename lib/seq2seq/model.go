@@ -48,6 +48,20 @@ func Embed(scope *model.Scope, ids *Node, vocab, dim int) *Node {
 	return Gather(table, ExpandAxes(ids, -1))
 }
 
+// EmbedSteps looks token ids [B,T] up position by position and returns T embeddings [B,E]:
+// the GRU consumes one position at a time, and slicing the integer ids costs nothing in the
+// backward pass, unlike slicing a [B,T,E] float tensor.
+func EmbedSteps(scope *model.Scope, ids *Node, vocab, dim int) []*Node {
+	table := scope.WithInitializer(initializer.RandomNormalFn(scope, 1)).
+		VariableWithShape("embeddings", shapes.Make(dtypes.Float32, vocab, dim)).NodeValue(ids.Graph())
+	B, T := ids.Shape().Dim(0), ids.Shape().Dim(1)
+	out := make([]*Node, T)
+	for t := range T {
+		out[t] = Reshape(Gather(table, SliceAxis(ids, 1, AxisRange(t, t+1))), B, dim)
+	}
+	return out
+}
+
 // EmbedSoft mixes the rows of the same [V,E] table by token distributions dist [B,T,V]: a one-hot
 // row gives exactly Embed's result, a soft row the expected embedding.
 func EmbedSoft(scope *model.Scope, dist *Node, vocab, dim int) *Node {
@@ -76,8 +90,8 @@ func Linear(scope *model.Scope, x *Node, out int) *Node {
 // final state [B,H].
 func (m *Model) Encoder(scope *model.Scope, src, srcLen *Node) *Node {
 	scope = scope.In("encoder")
-	x := Embed(scope.In("embed"), src, m.Src.Size(), m.Cfg.Emb)
-	_, h := gru.New(scope.In("gru"), src.Graph(), m.Cfg.Emb, m.Cfg.Hidden).Sequence(x, nil, srcLen)
+	xs := EmbedSteps(scope.In("embed"), src, m.Src.Size(), m.Cfg.Emb)
+	_, h := gru.New(scope.In("gru"), src.Graph(), m.Cfg.Emb, m.Cfg.Hidden).Run(xs, nil, srcLen)
 	return h
 }
 
@@ -86,9 +100,9 @@ func (m *Model) Encoder(scope *model.Scope, src, srcLen *Node) *Node {
 func (m *Model) Logits(scope *model.Scope, src, srcLen, decIn *Node) *Node {
 	h := m.Encoder(scope, src, srcLen)
 	dec := scope.In("decoder")
-	x := Embed(dec.In("embed"), decIn, m.Tgt.Size(), m.Cfg.Emb)
-	states, _ := gru.New(dec.In("gru"), src.Graph(), m.Cfg.Emb, m.Cfg.Hidden).Sequence(x, h, nil)
-	return Linear(dec.In("out"), states, m.Tgt.Size())
+	xs := EmbedSteps(dec.In("embed"), decIn, m.Tgt.Size(), m.Cfg.Emb)
+	states, _ := gru.New(dec.In("gru"), src.Graph(), m.Cfg.Emb, m.Cfg.Hidden).Run(xs, h, nil)
+	return Linear(dec.In("out"), Stack(states, 1), m.Tgt.Size())
 }
 
 // Decode writes programs without teacher forcing, TgtLen tokens each. With sample false it is
@@ -108,8 +122,8 @@ func (m *Model) Decode(scope *model.Scope, src, srcLen, temperature *Node, sampl
 	toks := make([]*Node, T)
 	logps := make([]*Node, T)
 	for t := range T {
-		x := Embed(embed, ExpandAxes(tok, -1), V, m.Cfg.Emb) // [B,1,E]
-		h = cell.Step(Squeeze(cell.InputProjection(x), 1), h)
+		x := Reshape(Embed(embed, ExpandAxes(tok, -1), V, m.Cfg.Emb), B, m.Cfg.Emb)
+		h = cell.Step(x, h)
 		logits := Linear(out, h, V) // [B,V]
 		logps[t] = LogSoftmax(logits, -1)
 		if sample {
