@@ -47,6 +47,8 @@ func runDEF(args []string) error {
 	proxyEpochs := fs.Int("proxy-epochs", 0, "proxy pre-training epochs (default 10; quick 2)")
 	trainSize := fs.Int("train-size", -1, "use only this many training examples (default all; quick 512)")
 	gradCheck := fs.Int("grad-check", -1, "programs for the proxy gradient-quality check (0 skips)")
+	tune := fs.Int("tune", 0, "TPE trials per routine over lr (and λ) before the final run, as seed 000 (0: no tuning)")
+	tuneEpochs := fs.Int("tune-epochs", 0, "epochs per tuning trial (default epochs/4)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,6 +74,7 @@ func runDEF(args []string) error {
 	if *gradCheck >= 0 {
 		cfg.GradCheck = *gradCheck
 	}
+	cfg.TuneTrials, cfg.TuneEpochs = *tune, *tuneEpochs
 	res, err := experiment.RunDEF(cfg)
 	if err != nil {
 		return err
@@ -83,6 +86,9 @@ func runDEF(args []string) error {
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	tw.Flush()
+	for _, t := range res.Tuning {
+		fmt.Printf("tuning %s: best val exact %.2f%% (lr %.2e, λ %.2e) over %d trials\n", t.Routine, 100*t.BestValAcc, t.BestLR, t.BestLambda, len(t.Trials))
+	}
 	if res.ProxyMSE > 0 {
 		fmt.Printf("proxy held-out MSE %.2f (seed 000: 28.8; output variance %.1f)\n", res.ProxyMSE, res.ProxyVar)
 	}

@@ -36,7 +36,8 @@ type Routine struct {
 	StraightThrough bool    `json:"straight_through"` // hard tokens forward, soft gradient backward
 	TauStart        float64 `json:"tau_start"`        // Gumbel-softmax temperature at epoch 0
 	TauEnd          float64 `json:"tau_end"`          // ... at the last epoch (geometric schedule)
-	WarmupEpochs    int     `json:"warmup_epochs"`    // λ grows linearly from 0 over these epochs
+	WarmupEpochs    int     `json:"warmup_epochs"`    // λ grows linearly from 0 over these epochs (-1: half the epochs)
+	LR              float64 `json:"lr,omitempty"`     // overrides DEFConfig.LR (set by tuning)
 }
 
 // Routines are the routines the rpn-def experiment knows by name. "def" is seed 000's method
@@ -72,6 +73,8 @@ type DEFConfig struct {
 	Backend     string
 	OutDir      string
 	GradCheck   int // programs used to measure the proxy's gradient quality (0: skip)
+	TuneTrials  int // TPE trials per routine before the final run (0: no tuning)
+	TuneEpochs  int // epochs per tuning trial
 	Log         io.Writer
 }
 
@@ -123,18 +126,63 @@ type DEFResults struct {
 	ProxyVar     float64            `json:"proxy_val_output_variance"`
 	ProxySeconds float64            `json:"proxy_seconds"`
 	Gradient     *def.GradReport    `json:"proxy_gradient_quality,omitempty"`
+	Tuning       []TuneResult       `json:"tuning,omitempty"`
 	Routines     []RoutineResult    `json:"routines"`
 	Seconds      float64            `json:"seconds"`
 }
 
+// defSetup is what every routine of an rpn-def run shares: data, vocabularies, the proxy.
+type defSetup struct {
+	backend          anyBackend
+	model            *seq2seq.Model
+	split            rpn.Split
+	train, val, test *seq2seq.Encoded
+	proxy            *proxy.Trained
+	known            map[string]Routine
+	res              *DEFResults
+}
+
 // RunDEF runs the rpn-def experiment: it makes (or loads) the data, pre-trains the proxy
-// executor, trains each routine from the same initial weights, and writes results.json and
-// accuracy.svg to cfg.OutDir.
+// executor, optionally tunes each routine's learning rate (and λ) with TPE, trains each routine
+// from the same initial weights, and writes results.json and accuracy.svg to cfg.OutDir.
 func RunDEF(cfg DEFConfig) (*DEFResults, error) {
 	start := time.Now()
+	s, err := setupDEF(cfg)
+	if err != nil {
+		return nil, err
+	}
+	res := s.res
+	for _, name := range cfg.Routines {
+		r := s.known[name]
+		if cfg.TuneTrials > 0 {
+			tr, err := tuneRoutine(s, cfg, r)
+			if err != nil {
+				return nil, fmt.Errorf("tuning %s: %w", name, err)
+			}
+			res.Tuning = append(res.Tuning, *tr)
+			r.LR, r.Lambda = tr.BestLR, tr.BestLambda
+		}
+		out, err := runRoutine(s, cfg, r, cfg.Epochs, cfg.Log)
+		if err != nil {
+			return nil, fmt.Errorf("routine %s: %w", name, err)
+		}
+		res.Routines = append(res.Routines, *out)
+	}
+	res.Seconds = since(start)
+	if _, err := WriteJSON(cfg.OutDir, "results.json", res); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(cfg.OutDir, "accuracy.svg"), []byte(DEFPlot(res).SVG()), 0o644); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func setupDEF(cfg DEFConfig) (*defSetup, error) {
 	log := cfg.Log
-	if cfg.Epochs <= 0 || cfg.Batch <= 0 || cfg.LR <= 0 || cfg.Lambda < 0 {
-		return nil, fmt.Errorf("rpn-def: bad config: epochs %d, batch %d, lr %g, lambda %g", cfg.Epochs, cfg.Batch, cfg.LR, cfg.Lambda)
+	if cfg.Epochs <= 0 || cfg.Batch <= 0 || cfg.LR <= 0 || cfg.Lambda < 0 || cfg.TuneTrials < 0 {
+		return nil, fmt.Errorf("rpn-def: bad config: epochs %d, batch %d, lr %g, lambda %g, tune trials %d",
+			cfg.Epochs, cfg.Batch, cfg.LR, cfg.Lambda, cfg.TuneTrials)
 	}
 	known := Routines(cfg.Lambda)
 	for _, name := range cfg.Routines {
@@ -157,92 +205,79 @@ func RunDEF(cfg DEFConfig) (*DEFResults, error) {
 		split.Val, split.Test = split.Val[:min(cfg.EvalSize, len(split.Val))], split.Test[:min(cfg.EvalSize, len(split.Test))]
 	}
 	m := seq2seq.NewModel(seq2seq.DefaultConfig(), cfg.Dialect, split.Train)
-	train, err := m.Prepare(split.Train)
-	if err != nil {
+	s := &defSetup{backend: backend, model: m, split: split, known: known}
+	if s.train, err = m.Prepare(split.Train); err != nil {
 		return nil, fmt.Errorf("training data: %w", err)
 	}
-	val, err := m.Prepare(split.Val)
-	if err != nil {
+	if s.val, err = m.Prepare(split.Val); err != nil {
 		return nil, fmt.Errorf("validation data: %w", err)
 	}
-	test, err := m.Prepare(split.Test)
-	if err != nil {
+	if s.test, err = m.Prepare(split.Test); err != nil {
 		return nil, fmt.Errorf("test data: %w", err)
 	}
 	res := &DEFResults{Experiment: "rpn-def", Date: time.Now().UTC().Format("2006-01-02"), Hardware: Hardware(),
 		Config: cfg, Seed: Seed000}
 	res.Config.Log = nil
-	logf(log, "rpn-def: %d/%d/%d examples, backend %s, %s\n", train.Len(), val.Len(), test.Len(), backend.Name(), res.Hardware)
+	s.res = res
+	logf(log, "rpn-def: %d/%d/%d examples, backend %s, %s\n", s.train.Len(), s.val.Len(), s.test.Len(), backend.Name(), res.Hardware)
 
-	// 1. Proxy executor, pre-trained on the training programs.
-	var px *proxy.Trained
-	needProxy := slices.ContainsFunc(cfg.Routines, func(n string) bool { return known[n].Lambda > 0 })
-	if needProxy {
-		t0 := time.Now()
-		px, err = proxy.New(backend, proxy.DefaultConfig(), m.Tgt, cfg.Dialect, cfg.Batch, cfg.Seed)
-		if err != nil {
-			return nil, err
-		}
-		ptrain, err := px.NewData(programs(split.Train), m.Cfg.TgtLen)
-		if err != nil {
-			return nil, err
-		}
-		pval, err := px.NewData(programs(split.Val), m.Cfg.TgtLen)
-		if err != nil {
-			return nil, err
-		}
-		rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 7))
-		err = px.Fit(ptrain, cfg.ProxyEpochs, cfg.ProxyLR, rng, func(epoch int, mse float64) {
-			logf(log, "\rproxy epoch %d/%d train MSE %.2f   ", epoch+1, cfg.ProxyEpochs, mse)
-		})
-		if err != nil {
-			return nil, fmt.Errorf("proxy pre-training: %w", err)
-		}
-		evalRng := rand.New(rand.NewPCG(uint64(cfg.Seed), 8))
-		if res.ProxyMSE, err = px.MSE(pval, evalRng); err != nil {
-			return nil, err
-		}
-		res.ProxyVar = outputVariance(cfg.Dialect, px, programs(split.Val), rand.New(rand.NewPCG(uint64(cfg.Seed), 8)))
-		res.ProxySeconds = since(t0)
-		logf(log, "\nproxy: held-out MSE %.2f (output variance %.1f; seed 000: 28.8) in %.0fs\n", res.ProxyMSE, res.ProxyVar, res.ProxySeconds)
-		if cfg.GradCheck > 0 {
-			n := min(cfg.GradCheck, len(split.Val))
-			rep, err := def.GradientQuality(px, programs(split.Val[:n]), rand.New(rand.NewPCG(uint64(cfg.Seed), 9)))
-			if err != nil {
-				return nil, fmt.Errorf("gradient check: %w", err)
-			}
-			res.Gradient = &rep
-			logf(log, "proxy gradient vs true executor: cosine %.3f, sign agreement %.1f%% over %d directions of %d programs\n",
-				rep.MeanCosine, 100*rep.SignAgreement, rep.Directions, rep.Programs)
-		}
+	// The proxy executor, pre-trained on the training programs.
+	if !slices.ContainsFunc(cfg.Routines, func(n string) bool { return known[n].Lambda > 0 }) {
+		return s, nil
 	}
-
-	// 2. Each routine from the same initial weights (same seed).
-	for _, name := range cfg.Routines {
-		r, err := runRoutine(backend, m, known[name], cfg, px, train, val, test, split)
-		if err != nil {
-			return nil, fmt.Errorf("routine %s: %w", name, err)
-		}
-		res.Routines = append(res.Routines, *r)
-	}
-	res.Seconds = since(start)
-	if _, err := WriteJSON(cfg.OutDir, "results.json", res); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(cfg.OutDir, "accuracy.svg"), []byte(DEFPlot(res).SVG()), 0o644); err != nil {
-		return nil, err
-	}
-	return res, nil
-}
-
-func runRoutine(backend anyBackend, m *seq2seq.Model, r Routine, cfg DEFConfig, px *proxy.Trained,
-	train, val, test *seq2seq.Encoded, split rpn.Split) (*RoutineResult, error) {
-	log := cfg.Log
-	gen, err := seq2seq.NewGenerator(backend, m, cfg.Batch, cfg.Seed)
+	t0 := time.Now()
+	px, err := proxy.New(backend, proxy.DefaultConfig(), m.Tgt, cfg.Dialect, cfg.Batch, cfg.Seed)
 	if err != nil {
 		return nil, err
 	}
-	opt := optimizer.Adam().LearningRate(cfg.LR).Done()
+	ptrain, err := px.NewData(programs(split.Train), m.Cfg.TgtLen)
+	if err != nil {
+		return nil, err
+	}
+	pval, err := px.NewData(programs(split.Val), m.Cfg.TgtLen)
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 7))
+	err = px.Fit(ptrain, cfg.ProxyEpochs, cfg.ProxyLR, rng, func(epoch int, mse float64) {
+		logf(log, "proxy epoch %d/%d train MSE %.2f\n", epoch+1, cfg.ProxyEpochs, mse)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("proxy pre-training: %w", err)
+	}
+	if res.ProxyMSE, err = px.MSE(pval, rand.New(rand.NewPCG(uint64(cfg.Seed), 8))); err != nil {
+		return nil, err
+	}
+	res.ProxyVar = outputVariance(cfg.Dialect, px, programs(split.Val), rand.New(rand.NewPCG(uint64(cfg.Seed), 8)))
+	res.ProxySeconds = since(t0)
+	logf(log, "proxy: held-out MSE %.2f (output variance %.1f; seed 000: 28.8) in %.0fs\n", res.ProxyMSE, res.ProxyVar, res.ProxySeconds)
+	if cfg.GradCheck > 0 {
+		n := min(cfg.GradCheck, len(split.Val))
+		rep, err := def.GradientQuality(px, programs(split.Val[:n]), rand.New(rand.NewPCG(uint64(cfg.Seed), 9)))
+		if err != nil {
+			return nil, fmt.Errorf("gradient check: %w", err)
+		}
+		res.Gradient = &rep
+		logf(log, "proxy gradient vs true executor: cosine %.3f, sign agreement %.1f%% over %d directions of %d programs\n",
+			rep.MeanCosine, 100*rep.SignAgreement, rep.Directions, rep.Programs)
+	}
+	s.proxy = px
+	return s, nil
+}
+
+// runRoutine trains routine r for the given number of epochs from fresh weights (cfg.Seed) and
+// evaluates it on val and test after every epoch.
+func runRoutine(s *defSetup, cfg DEFConfig, r Routine, epochs int, log io.Writer) (*RoutineResult, error) {
+	m, px, train, val, test, split := s.model, s.proxy, s.train, s.val, s.test, s.split
+	gen, err := seq2seq.NewGenerator(s.backend, m, cfg.Batch, cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	lr := cfg.LR
+	if r.LR > 0 {
+		lr = r.LR
+	}
+	opt := optimizer.Adam().LearningRate(lr).Done()
 	var step *trainer.Step
 	var extra func(b seq2seq.Batch) []any
 	out := &RoutineResult{Routine: r}
@@ -251,7 +286,7 @@ func runRoutine(backend anyBackend, m *seq2seq.Model, r Routine, cfg DEFConfig, 
 	lambda, tau := 0.0, r.TauStart
 	warm := r.WarmupEpochs
 	if warm < 0 {
-		warm = max(1, cfg.Epochs/2)
+		warm = max(1, epochs/2)
 	}
 	if r.Lambda == 0 {
 		step, err = gen.CEStep(opt)
@@ -277,23 +312,25 @@ func runRoutine(backend anyBackend, m *seq2seq.Model, r Routine, cfg DEFConfig, 
 	}
 	t0 := time.Now()
 	steps := 0
-	for epoch := range cfg.Epochs {
+	for epoch := range epochs {
 		te := time.Now()
 		lambda = r.Lambda
 		if warm > 0 && epoch < warm {
 			lambda = r.Lambda * float64(epoch) / float64(warm)
 		}
-		if epoch > 0 && cfg.LRFinal > 0 && cfg.Epochs > 1 {
-			frac := float64(epoch) / float64(cfg.Epochs-1)
-			if err := gen.SetLearningRate(cfg.LR * (1 - frac*(1-cfg.LRFinal))); err != nil {
+		if epoch > 0 && cfg.LRFinal > 0 && epochs > 1 {
+			frac := float64(epoch) / float64(epochs-1)
+			if err := gen.SetLearningRate(lr * (1 - frac*(1-cfg.LRFinal))); err != nil {
 				return nil, err
 			}
 		}
-		if cfg.Epochs > 1 && r.TauEnd > 0 {
-			tau = r.TauStart * math.Pow(r.TauEnd/r.TauStart, float64(epoch)/float64(cfg.Epochs-1))
+		if epochs > 1 && r.TauEnd > 0 {
+			tau = r.TauStart * math.Pow(r.TauEnd/r.TauStart, float64(epoch)/float64(epochs-1))
 		}
 		vals, err := gen.TrainEpoch(step, train, rng, extra, func(done, total int, v []float64) {
-			logf(log, "\r%-18s epoch %2d/%d  step %3d/%d  loss %.4f ", r.Name, epoch+1, cfg.Epochs, done, total, v[0])
+			if done%25 == 0 || done == total {
+				logf(log, "%-18s epoch %2d/%d  step %3d/%d  loss %.4f\n", r.Name, epoch+1, epochs, done, total, v[0])
+			}
 		})
 		if err != nil {
 			return nil, err
@@ -312,8 +349,8 @@ func runRoutine(backend anyBackend, m *seq2seq.Model, r Routine, cfg DEFConfig, 
 		rec.Seconds = since(te)
 		out.Epochs = append(out.Epochs, rec)
 		out.BestVal = max(out.BestVal, rec.Val.Exact)
-		logf(log, "\r%-18s epoch %2d/%d  loss %.4f  val exact %.2f%% func %.2f%%  test exact %.2f%%  (%.0fs)\n",
-			r.Name, epoch+1, cfg.Epochs, rec.Loss, 100*rec.Val.Exact, 100*rec.Val.Functional, 100*rec.Test.Exact, rec.Seconds)
+		logf(log, "%-18s epoch %2d/%d  loss %.4f  val exact %.2f%% func %.2f%%  test exact %.2f%%  (%.0fs)\n",
+			r.Name, epoch+1, epochs, rec.Loss, 100*rec.Val.Exact, 100*rec.Val.Functional, 100*rec.Test.Exact, rec.Seconds)
 	}
 	out.Seconds = since(t0)
 	out.FinalTest = out.Epochs[len(out.Epochs)-1].Test

@@ -63,3 +63,21 @@ func TestRunDEFRejectsBadConfig(t *testing.T) {
 		t.Fatalf("missing data dir: %v", err)
 	}
 }
+
+func TestTuneDEF(t *testing.T) {
+	cfg := QuickDEFConfig()
+	cfg.TrainSize, cfg.EvalSize, cfg.Epochs, cfg.GradCheck = 128, 32, 1, 0
+	cfg.Routines, cfg.TuneTrials, cfg.TuneEpochs = []string{"baseline"}, 2, 1
+	cfg.OutDir, cfg.Log = t.TempDir(), nil
+	res, err := RunDEF(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Tuning) != 1 || len(res.Tuning[0].Trials) != 2 {
+		t.Fatalf("tuning: %+v", res.Tuning)
+	}
+	tr := res.Tuning[0]
+	if tr.BestLR < TuneLRRange[0] || tr.BestLR > TuneLRRange[1] || res.Routines[0].LR != tr.BestLR {
+		t.Fatalf("best lr %g not used or out of range (final run lr %g)", tr.BestLR, res.Routines[0].LR)
+	}
+}
