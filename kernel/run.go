@@ -29,11 +29,8 @@ func runExperiment(args []string) error {
 
 func runDEF(args []string) error {
 	fs := flag.NewFlagSet("run rpn-def", flag.ContinueOnError)
-	quick := fs.Bool("quick", os.Getenv("EXECFEED_QUICK") != "", "minutes-long smoke run (512 training examples, 2 epochs); default from EXECFEED_QUICK")
-	preset := experiment.DefaultDEFConfig()
-	if *quick {
-		preset = experiment.QuickDEFConfig()
-	}
+	quick := fs.Bool("quick", os.Getenv("EXECFEED_QUICK") == "1", "one-minute smoke run (512 training examples, 2 epochs); default true when EXECFEED_QUICK=1")
+	preset := experiment.DefaultDEFConfig() // the fields below are the same in the quick preset
 	epochs := fs.Int("epochs", 0, "generator epochs per routine (default 20; quick 2)")
 	seed := fs.Int64("seed", preset.Seed, "model seed")
 	dataSeed := fs.Uint64("data-seed", preset.DataSeed, "data generator seed")

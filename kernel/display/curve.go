@@ -29,6 +29,9 @@ type Curve struct {
 	LogY bool
 	// Every is the least time between two redraws while adding points (default 250ms).
 	Every time.Duration
+	// Static curves never draw themselves while points are added (for plots built from finished
+	// results); call Flush or SVG to show them.
+	Static bool
 
 	mu     sync.Mutex
 	x      []float64
@@ -63,7 +66,7 @@ func (c *Curve) Add(x float64, ys ...float64) {
 	if every <= 0 {
 		every = 250 * time.Millisecond
 	}
-	if time.Since(c.drawn) >= every {
+	if !c.Static && time.Since(c.drawn) >= every {
 		c.drawLocked()
 	}
 }
@@ -163,7 +166,7 @@ func (c *Curve) svgLocked() string {
 	if xhi == xlo {
 		xlo, xhi = xlo-1, xhi+1
 	}
-	if yhi == ylo {
+	if yhi-ylo <= 1e-9*math.Max(1, math.Abs(yhi)) {
 		ylo, yhi = ylo-1, yhi+1
 	}
 	pad := (yhi - ylo) * 0.05

@@ -155,9 +155,19 @@ func niceTicks(lo, hi float64, n int) []float64 {
 			break
 		}
 	}
+	// Step by index, not by accumulation: with a range near float precision t += step would
+	// never move and the loop would never end.
 	var ticks []float64
-	for t := math.Ceil(lo/step) * step; t <= hi+step*1e-9; t += step {
+	first := math.Ceil(lo / step)
+	for i := 0.0; i < 4*float64(n)+1; i++ {
+		t := (first + i) * step
+		if t > hi+step*1e-9 {
+			break
+		}
 		ticks = append(ticks, t)
+	}
+	if len(ticks) == 0 {
+		ticks = []float64{lo}
 	}
 	return ticks
 }

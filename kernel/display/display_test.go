@@ -136,3 +136,17 @@ func TestCurve(t *testing.T) {
 	c.LogY = true
 	wellFormed(t, c.SVG())
 }
+
+// TestCurveTinyRange: two series one ulp apart once made the tick loop run forever.
+func TestCurveTinyRange(t *testing.T) {
+	c := NewCurve("tiny", "x", "a", "b")
+	c.Static = true
+	c.Add(1, 0.35, math.Nextafter(0.35, 1))
+	c.Add(2, 0.35, 0.35)
+	if svg := c.SVG(); !strings.Contains(svg, "<svg") {
+		t.Fatalf("no svg: %q", svg)
+	}
+	if ticks := niceTicks(0.35, math.Nextafter(0.35, 1), 5); len(ticks) > 21 {
+		t.Fatalf("%d ticks", len(ticks))
+	}
+}

@@ -373,6 +373,7 @@ func DEFPlot(res *DEFResults) *display.Curve {
 		names = append(names, r.Name+" exact", r.Name+" functional")
 	}
 	c := display.NewCurve("rpn-def: validation accuracy per epoch", "epoch", names...)
+	c.Static = true
 	epochs := 0
 	for _, r := range res.Routines {
 		epochs = max(epochs, len(r.Epochs))
