@@ -156,11 +156,10 @@ type Trained struct {
 
 // New creates an untrained proxy for dialect d with weights drawn from seed.
 func New(backend compute.Backend, cfg Config, vocab *seq2seq.Vocab, d rpn.Dialect, batch int, seed int64) (*Trained, error) {
-	store := model.NewStore()
-	if err := store.SetRNGStateFromSeed(seed); err != nil {
+	store, err := trainer.NewStore(seed)
+	if err != nil {
 		return nil, err
 	}
-	store.SetParam(model.ParamInitialSeed, seed)
 	return &Trained{Proxy: &Proxy{Cfg: cfg, Vocab: vocab}, Backend: backend, Store: store, Dialect: d, Batch: batch}, nil
 }
 

@@ -28,11 +28,10 @@ type Generator struct {
 
 // NewGenerator creates a generator with fresh weights drawn from seed.
 func NewGenerator(backend compute.Backend, m *Model, batch int, seed int64) (*Generator, error) {
-	store := model.NewStore()
-	if err := store.SetRNGStateFromSeed(seed); err != nil {
+	store, err := trainer.NewStore(seed)
+	if err != nil {
 		return nil, err
 	}
-	store.SetParam(model.ParamInitialSeed, seed)
 	return &Generator{Model: m, Backend: backend, Store: store, Batch: batch}, nil
 }
 

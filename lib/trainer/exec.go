@@ -26,3 +26,14 @@ func NewExec(backend compute.Backend, store *model.Store, name string, fn func(s
 	}
 	return exec.WithName(name), nil
 }
+
+// NewStore makes an empty model.Store whose initialisation and random numbers (Gumbel noise,
+// sampling) are drawn deterministically from seed.
+func NewStore(seed int64) (*model.Store, error) {
+	store := model.NewStore()
+	if err := store.SetRNGStateFromSeed(seed); err != nil {
+		return nil, fmt.Errorf("store seed %d: %w", seed, err)
+	}
+	store.SetParam(model.ParamInitialSeed, seed)
+	return store, nil
+}
