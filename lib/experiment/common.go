@@ -75,8 +75,6 @@ func logf(w io.Writer, format string, args ...any) {
 // since is the seconds elapsed since t, rounded to 0.1 s.
 func since(t time.Time) float64 { return float64(time.Since(t).Round(100*time.Millisecond)) / 1e9 }
 
-type anyBackend = compute.Backend
-
 func tensorsFloat(t *tensors.Tensor) []float64 {
 	flat := tensors.MustCopyFlatData[float32](t)
 	out := make([]float64, len(flat))

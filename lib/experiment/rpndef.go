@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
 	"github.com/execfeed/execfeed/kernel/display"
@@ -133,7 +134,7 @@ type DEFResults struct {
 
 // defSetup is what every routine of an rpn-def run shares: data, vocabularies, the proxy.
 type defSetup struct {
-	backend          anyBackend
+	backend          compute.Backend
 	model            *seq2seq.Model
 	split            rpn.Split
 	train, val, test *seq2seq.Encoded
@@ -279,7 +280,7 @@ func runRoutine(s *defSetup, cfg DEFConfig, r Routine, epochs int, log io.Writer
 	}
 	opt := optimizer.Adam().LearningRate(lr).Done()
 	var step *trainer.Step
-	var extra func(b seq2seq.Batch) []any
+	var extra func(b seq2seq.Batch) ([]any, error)
 	out := &RoutineResult{Routine: r}
 	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 1))
 	inputRng := rand.New(rand.NewPCG(uint64(cfg.Seed), 2))
@@ -295,16 +296,16 @@ func runRoutine(s *defSetup, cfg DEFConfig, r Routine, epochs int, log io.Writer
 			return nil, err
 		}
 		step, err = def.Step(gen, px.Proxy, opt, r.StraightThrough)
-		extra = func(b seq2seq.Batch) []any {
+		extra = func(b seq2seq.Batch) ([]any, error) {
 			progs := make([][]string, len(b.Index))
 			for i, idx := range b.Index {
 				progs[i] = split.Train[idx].ProgramTokens()
 			}
 			in, outs, err := proxy.Targets(cfg.Dialect, progs, px.RandomInputs(inputRng, len(progs)), px.Cfg.K)
 			if err != nil {
-				panic(err) // reference programs always run: rpn.ReadJSONL checked them
+				return nil, fmt.Errorf("reference outputs: %w", err)
 			}
-			return []any{in, outs, def.Hyper(lambda), def.Hyper(tau)}
+			return []any{in, outs, def.Hyper(lambda), def.Hyper(tau)}, nil
 		}
 	}
 	if err != nil {

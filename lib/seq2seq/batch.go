@@ -123,6 +123,6 @@ func NewModel(cfg Config, d rpn.Dialect, train []rpn.Example) *Model {
 			}
 		}
 	}
-	sortStrings(words)
+	slices.Sort(words)
 	return &Model{Cfg: cfg, Src: NewVocab(words), Tgt: NewVocab(d.Tokens())}
 }

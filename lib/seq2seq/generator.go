@@ -57,7 +57,7 @@ func (g *Generator) SetLearningRate(lr float64) error {
 // of each value the step reports. extra, if not nil, supplies inputs after the batch tensors
 // (e.g. DEF's random program inputs). progress, if not nil, is called after every step.
 func (g *Generator) TrainEpoch(step *trainer.Step, data *Encoded, rng *rand.Rand,
-	extra func(b Batch) []any, progress func(done, total int, vals []float64)) ([]float64, error) {
+	extra func(b Batch) ([]any, error), progress func(done, total int, vals []float64)) ([]float64, error) {
 	batches := data.Epoch(g.Batch, rng, true)
 	if len(batches) == 0 {
 		return nil, fmt.Errorf("training set of %d examples is smaller than one batch of %d", data.Len(), g.Batch)
@@ -67,7 +67,11 @@ func (g *Generator) TrainEpoch(step *trainer.Step, data *Encoded, rng *rand.Rand
 		b := data.Batch(idx, g.Batch)
 		in := []any{b.Src, b.SrcLen, b.DecIn, b.Tgt}
 		if extra != nil {
-			in = append(in, extra(b)...)
+			more, err := extra(b)
+			if err != nil {
+				return nil, err
+			}
+			in = append(in, more...)
 		}
 		vals, err := step.Run(in...)
 		if err != nil {

@@ -7,6 +7,8 @@
 package seq2seq
 
 import (
+	"math"
+
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -78,7 +80,7 @@ func EmbedSoft(scope *model.Scope, dist *Node, vocab, dim int) *Node {
 // Linear is x W + b over the last axis of x, with PyTorch's uniform ±1/sqrt(in) initialisation.
 func Linear(scope *model.Scope, x *Node, out int) *Node {
 	in := x.Shape().Dim(-1)
-	bound := 1 / sqrtf(in)
+	bound := 1 / math.Sqrt(float64(in))
 	scope = scope.WithInitializer(initializer.RandomUniformFn(scope, -bound, bound))
 	w := scope.VariableWithShape("W", shapes.Make(x.DType(), in, out)).NodeValue(x.Graph())
 	b := scope.VariableWithShape("b", shapes.Make(x.DType(), out)).NodeValue(x.Graph())
