@@ -48,10 +48,16 @@ type Model struct {
 	Src, Tgt *Vocab
 }
 
+// embeddingTable creates (or reuses) the [V,E] embedding table of scope, initialised N(0,1)
+// as in PyTorch. Embed, EmbedSteps and EmbedSoft all read this one table.
+func embeddingTable(scope *model.Scope, g *Graph, vocab, dim int) *Node {
+	return scope.WithInitializer(initializer.RandomNormalFn(scope, 1)).
+		VariableWithShape("embeddings", shapes.Make(dtypes.Float32, vocab, dim)).NodeValue(g)
+}
+
 // Embed looks token ids [B,T] up in a [V,E] table created in scope.
 func Embed(scope *model.Scope, ids *Node, vocab, dim int) *Node {
-	table := scope.WithInitializer(initializer.RandomNormalFn(scope, 1)).
-		VariableWithShape("embeddings", shapes.Make(dtypes.Float32, vocab, dim)).NodeValue(ids.Graph())
+	table := embeddingTable(scope, ids.Graph(), vocab, dim)
 	return Gather(table, ExpandAxes(ids, -1))
 }
 
@@ -59,8 +65,7 @@ func Embed(scope *model.Scope, ids *Node, vocab, dim int) *Node {
 // the GRU consumes one position at a time, and slicing the integer ids costs nothing in the
 // backward pass, unlike slicing a [B,T,E] float tensor.
 func EmbedSteps(scope *model.Scope, ids *Node, vocab, dim int) []*Node {
-	table := scope.WithInitializer(initializer.RandomNormalFn(scope, 1)).
-		VariableWithShape("embeddings", shapes.Make(dtypes.Float32, vocab, dim)).NodeValue(ids.Graph())
+	table := embeddingTable(scope, ids.Graph(), vocab, dim)
 	B, T := ids.Shape().Dim(0), ids.Shape().Dim(1)
 	out := make([]*Node, T)
 	for t := range T {
@@ -72,8 +77,7 @@ func EmbedSteps(scope *model.Scope, ids *Node, vocab, dim int) []*Node {
 // EmbedSoft mixes the rows of the same [V,E] table by token distributions dist [B,T,V]: a one-hot
 // row gives exactly Embed's result, a soft row the expected embedding.
 func EmbedSoft(scope *model.Scope, dist *Node, vocab, dim int) *Node {
-	table := scope.WithInitializer(initializer.RandomNormalFn(scope, 1)).
-		VariableWithShape("embeddings", shapes.Make(dtypes.Float32, vocab, dim)).NodeValue(dist.Graph())
+	table := embeddingTable(scope, dist.Graph(), vocab, dim)
 	return Einsum("btv,ve->bte", dist, table)
 }
 
