@@ -95,6 +95,23 @@ func (g *Generator) TrainEpoch(step *trainer.Step, data *Encoded, rng *rand.Rand
 
 // Predict decodes every example of data greedily and returns the programs' tokens.
 func (g *Generator) Predict(data *Encoded) ([][]string, error) {
+	out := make([][]string, data.Len())
+	T := g.Cfg.TgtLen
+	for _, idx := range data.Epoch(g.Batch, nil, false) {
+		b := data.Batch(idx, g.Batch)
+		toks, err := g.GreedyBatch(b)
+		if err != nil {
+			return nil, err
+		}
+		for r := range b.N {
+			out[idx[r]] = g.Tgt.Decode(toks[r*T : (r+1)*T])
+		}
+	}
+	return out, nil
+}
+
+// GreedyBatch decodes every row of b greedily and returns the token ids [B][T] flattened.
+func (g *Generator) GreedyBatch(b Batch) ([]int32, error) {
 	if g.greedy == nil {
 		exec, err := trainer.NewExec(g.Backend, g.Store, "greedy", func(root *model.Scope, in []*Node) []*Node {
 			toks, _ := g.Decode(root.In(Scope), in[0], in[1], nil, false)
@@ -105,21 +122,13 @@ func (g *Generator) Predict(data *Encoded) ([][]string, error) {
 		}
 		g.greedy = exec
 	}
-	out := make([][]string, data.Len())
-	for _, idx := range data.Epoch(g.Batch, nil, false) {
-		b := data.Batch(idx, g.Batch)
-		res, err := g.greedy.Call(b.Src, b.SrcLen)
-		if err != nil {
-			return nil, fmt.Errorf("greedy decoding: %w", err)
-		}
-		toks := tensors.MustCopyFlatData[int32](res[0])
-		res[0].FinalizeAll()
-		T := g.Cfg.TgtLen
-		for r := range b.N {
-			out[idx[r]] = g.Tgt.Decode(toks[r*T : (r+1)*T])
-		}
+	res, err := g.greedy.Call(b.Src, b.SrcLen)
+	if err != nil {
+		return nil, fmt.Errorf("greedy decoding: %w", err)
 	}
-	return out, nil
+	toks := tensors.MustCopyFlatData[int32](res[0])
+	res[0].FinalizeAll()
+	return toks, nil
 }
 
 // SampleBatch draws one program per row of b at the given temperature (in the graph, from the

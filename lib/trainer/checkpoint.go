@@ -4,10 +4,12 @@ import (
 	"encoding/gob"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/train/optimizer"
 )
 
 // savedVariable is one variable in a checkpoint file.
@@ -22,15 +24,16 @@ type savedVariable struct {
 	I32       []int32
 }
 
-// Save writes every variable of store - weights, optimizer moments and counters, the random
-// number generator's state - to path, so that Load followed by the same step gives the same
-// result as if training had never stopped.
-func Save(store *model.Store, path string) error {
+// snapshot copies every variable of store whose path keep accepts (all when keep is nil).
+func snapshot(store *model.Store, keep func(path string) bool) ([]savedVariable, error) {
 	var vars []savedVariable
 	for v := range store.IterVariables() {
+		if keep != nil && !keep(v.Path()) {
+			continue
+		}
 		t, err := v.Value()
 		if err != nil {
-			return fmt.Errorf("checkpoint: variable %s: %w", v.Path(), err)
+			return nil, fmt.Errorf("checkpoint: variable %s: %w", v.Path(), err)
 		}
 		sv := savedVariable{Path: v.Path(), DType: t.DType().String(), Dims: t.Shape().Dimensions, Trainable: v.Trainable}
 		switch t.DType() {
@@ -43,9 +46,52 @@ func Save(store *model.Store, path string) error {
 		case dtypes.Int32:
 			sv.I32 = tensors.MustCopyFlatData[int32](t)
 		default:
-			return fmt.Errorf("checkpoint: variable %s has unsupported dtype %s", v.Path(), t.DType())
+			return nil, fmt.Errorf("checkpoint: variable %s has unsupported dtype %s", v.Path(), t.DType())
 		}
 		vars = append(vars, sv)
+	}
+	return vars, nil
+}
+
+// restore sets the variables of store from vars, creating those that do not exist; from names the
+// source in errors.
+func restore(store *model.Store, vars []savedVariable, from string) error {
+	for _, sv := range vars {
+		var t *tensors.Tensor
+		switch {
+		case sv.F32 != nil:
+			t = tensors.FromFlatDataAndDimensions(sv.F32, sv.Dims...)
+		case sv.I64 != nil:
+			t = tensors.FromFlatDataAndDimensions(sv.I64, sv.Dims...)
+		case sv.U64 != nil:
+			t = tensors.FromFlatDataAndDimensions(sv.U64, sv.Dims...)
+		case sv.I32 != nil:
+			t = tensors.FromFlatDataAndDimensions(sv.I32, sv.Dims...)
+		default:
+			return fmt.Errorf("checkpoint %s: variable %s has no data", from, sv.Path)
+		}
+		if v := store.GetVariable(sv.Path); v != nil {
+			if err := v.SetValue(t); err != nil {
+				return fmt.Errorf("checkpoint %s: %s: %w", from, sv.Path, err)
+			}
+			continue
+		}
+		v, err := store.CreateVariable(sv.Path, t)
+		if err != nil {
+			return fmt.Errorf("checkpoint %s: %s: %w", from, sv.Path, err)
+		}
+		v.SetTrainable(sv.Trainable)
+	}
+	return nil
+}
+
+// Save writes every variable of store - weights, optimizer moments and counters, the random
+// number generator's state - to path, so that Load followed by the same step gives the same
+// result as if training had never stopped.
+func Save(store *model.Store, path string) error {
+	vars, err := snapshot(store, nil)
+	if err != nil {
+		return err
 	}
 	f, err := os.Create(path)
 	if err != nil {
@@ -73,31 +119,35 @@ func Load(store *model.Store, path string) error {
 	if err := gob.NewDecoder(f).Decode(&vars); err != nil {
 		return fmt.Errorf("checkpoint: reading %s: %w", path, err)
 	}
-	for _, sv := range vars {
-		var t *tensors.Tensor
-		switch {
-		case sv.F32 != nil:
-			t = tensors.FromFlatDataAndDimensions(sv.F32, sv.Dims...)
-		case sv.I64 != nil:
-			t = tensors.FromFlatDataAndDimensions(sv.I64, sv.Dims...)
-		case sv.U64 != nil:
-			t = tensors.FromFlatDataAndDimensions(sv.U64, sv.Dims...)
-		case sv.I32 != nil:
-			t = tensors.FromFlatDataAndDimensions(sv.I32, sv.Dims...)
-		default:
-			return fmt.Errorf("checkpoint %s: variable %s has no data", path, sv.Path)
-		}
-		if v := store.GetVariable(sv.Path); v != nil {
-			if err := v.SetValue(t); err != nil {
-				return fmt.Errorf("checkpoint %s: %s: %w", path, sv.Path, err)
-			}
-			continue
-		}
-		v, err := store.CreateVariable(sv.Path, t)
-		if err != nil {
-			return fmt.Errorf("checkpoint %s: %s: %w", path, sv.Path, err)
-		}
-		v.SetTrainable(sv.Trainable)
+	return restore(store, vars, path)
+}
+
+// CopyWeights copies the variables of src whose path keep accepts (all when keep is nil) into
+// dst, in memory: the way to start a method from a trained model, or to freeze a reference copy.
+// The values are copied, so later updates of either store do not affect the other.
+func CopyWeights(dst, src *model.Store, keep func(path string) bool) error {
+	vars, err := snapshot(src, keep)
+	if err != nil {
+		return err
 	}
-	return nil
+	return restore(dst, vars, "copy")
+}
+
+// WeightsUnder returns a path filter for CopyWeights that accepts the model weights under scope
+// (e.g. "generator") and rejects optimizer state (Adam moments and step counter, the learning
+// rate), the global step and the random number generator's state: a method that starts from a
+// trained model gets a fresh optimizer and keeps its own random stream.
+func WeightsUnder(scope string) func(path string) bool {
+	prefix := "/" + scope + "/"
+	return func(path string) bool {
+		if !strings.HasPrefix(path, prefix) {
+			return false
+		}
+		for part := range strings.SplitSeq(path, "/") {
+			if part == optimizer.Scope || strings.HasSuffix(part, "Optimizer") {
+				return false
+			}
+		}
+		return true
+	}
 }

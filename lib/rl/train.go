@@ -1,0 +1,148 @@
+package rl
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/execfeed/execfeed/lib/metrics"
+	"github.com/execfeed/execfeed/lib/passk"
+	"github.com/execfeed/execfeed/lib/reward"
+	"github.com/execfeed/execfeed/sandbox"
+)
+
+// NumClasses is the number of outcome classes a critic predicts (seed 004).
+const NumClasses = sandbox.NumOutcomeClasses
+
+// Stats are the numbers one iteration reports (mean reward, pass rate, losses...), by name.
+type Stats map[string]float64
+
+// Method is a reinforcement-learning trainer: each Iterate samples programs for the given prompt
+// rows (example indices of its task), runs them, and updates the policy.
+type Method interface {
+	Name() string
+	Iterate(rows []int) (Stats, error)
+}
+
+// Prompts cuts shuffled passes over a task's prompts into batches of Per prompts, each repeated
+// Group times in a row (GRPO's groups; Group 1 for one sample per prompt).
+type Prompts struct {
+	N, Per, Group int
+	rng           *rand.Rand
+	order         []int
+	pos           int
+}
+
+// NewPrompts returns a prompt sampler over n prompts, deterministic from seed.
+func NewPrompts(n, per, group int, seed uint64) (*Prompts, error) {
+	if n < per || per < 1 || group < 1 {
+		return nil, fmt.Errorf("rl: %d prompts per batch (of %d), group %d", per, n, group)
+	}
+	return &Prompts{N: n, Per: per, Group: group, rng: rand.New(rand.NewPCG(seed, 43))}, nil
+}
+
+// Next returns the next batch of rows (Per·Group entries).
+func (p *Prompts) Next() []int {
+	if p.order == nil || p.pos+p.Per > len(p.order) {
+		p.order, p.pos = p.rng.Perm(p.N), 0
+	}
+	rows := make([]int, 0, p.Per*p.Group)
+	for _, i := range p.order[p.pos : p.pos+p.Per] {
+		for range p.Group {
+			rows = append(rows, i)
+		}
+	}
+	p.pos += p.Per
+	return rows
+}
+
+// rolloutStats summarises an executed rollout: mean reward, pass rate and the outcome classes.
+func rolloutStats(ro *Rollout) Stats {
+	st := Stats{"reward": mean(ro.Rewards), "pass": float64(ro.PassCount()) / float64(ro.N)}
+	for _, res := range ro.Results {
+		st["frac_"+sandbox.Outcome(res.Outcome.Class()).String()] += 1 / float64(ro.N)
+	}
+	return st
+}
+
+func mean(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	var s float64
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
+}
+
+// Evaluation is a policy's score on a task: greedy accuracy and, from Samples programs per
+// prompt, pass@k (unbiased estimator) and the outcome classes of the samples.
+type Evaluation struct {
+	Greedy   metrics.Accuracy   `json:"greedy"`
+	Samples  int                `json:"samples_per_prompt"`
+	PassAtK  map[string]float64 `json:"pass_at_k"`
+	Outcomes map[string]float64 `json:"sample_outcomes"` // fraction of samples per outcome class
+}
+
+// Evaluate scores pol on task: greedy decoding scored by metrics.Score (exact and functional
+// match), and n samples per prompt at the given temperature run against the unit tests, for
+// pass@k at each k of ks (k <= n). n = 0 skips sampling.
+func Evaluate(pol *Policy, task *Task, n int, temperature float32, ks []int) (*Evaluation, error) {
+	preds, err := pol.Predict(task.Data)
+	if err != nil {
+		return nil, err
+	}
+	ev := &Evaluation{Samples: n}
+	if ev.Greedy, err = metrics.Score(task.Dialect, preds, task.Examples); err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return ev, nil
+	}
+	per := pol.Batch / n
+	if per < 1 {
+		return nil, fmt.Errorf("rl: %d samples per prompt exceed the batch size %d", n, pol.Batch)
+	}
+	counts := make([]passk.Count, 0, task.Len())
+	ev.Outcomes = map[string]float64{}
+	total := 0
+	for lo := 0; lo < task.Len(); lo += per {
+		var rows []int
+		for i := lo; i < min(lo+per, task.Len()); i++ {
+			for range n {
+				rows = append(rows, i)
+			}
+		}
+		ro, err := pol.Sample(task, rows, temperature)
+		if err != nil {
+			return nil, err
+		}
+		if err := ro.Execute(reward.Outcome); err != nil {
+			return nil, err
+		}
+		for j := 0; j < ro.N; j += n {
+			c := 0
+			for _, res := range ro.Results[j : j+n] {
+				if res.Outcome == sandbox.PassedTest {
+					c++
+				}
+				ev.Outcomes[sandbox.Outcome(res.Outcome.Class()).String()]++
+				total++
+			}
+			counts = append(counts, passk.Count{N: n, C: c})
+		}
+	}
+	for k, v := range ev.Outcomes {
+		ev.Outcomes[k] = v / float64(total)
+	}
+	ev.PassAtK = map[string]float64{}
+	for _, k := range ks {
+		if k > n {
+			return nil, fmt.Errorf("rl: pass@%d needs at least %d samples per prompt, have %d", k, k, n)
+		}
+		if ev.PassAtK[fmt.Sprintf("pass@%d", k)], err = passk.Mean(counts, k); err != nil {
+			return nil, err
+		}
+	}
+	return ev, nil
+}
