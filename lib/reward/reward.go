@@ -100,8 +100,8 @@ func PassRate(s Sample) float64 {
 	return float64(s.Passed) / float64(s.Total)
 }
 
-// Builtin returns a built-in reward by name: "outcome" (eq. 4.6), "syntax" (eq. 4.7) or
-// "passrate"; ok is false for an unknown name.
+// Builtin returns a built-in reward by name: "outcome" (eq. 4.6), "syntax" (eq. 4.7),
+// "passrate", "ast" (eq. 4.8) or "dfg" (eq. 4.9); ok is false for an unknown name.
 func Builtin(name string) (f Func, ok bool) {
 	switch name {
 	case "outcome":
@@ -110,6 +110,10 @@ func Builtin(name string) (f Func, ok bool) {
 		return Syntax, true
 	case "passrate":
 		return PassRate, true
+	case "ast":
+		return AST, true
+	case "dfg":
+		return DFG, true
 	}
 	return nil, false
 }
