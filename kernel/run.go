@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -12,19 +13,21 @@ import (
 )
 
 func init() {
-	register(command{name: "run", summary: "run a documented experiment (rpn-def)", run: runExperiment})
+	register(command{name: "run", summary: "run a documented experiment (rpn-def, rpn-coderl, rpn-eta, rpn-egca)", run: runExperiment})
 }
 
 func runExperiment(args []string) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return fmt.Errorf("usage: kernel run EXPERIMENT [flags]; experiments: rpn-def")
+		return fmt.Errorf("usage: kernel run EXPERIMENT [flags]; experiments: rpn-def, rpn-coderl, rpn-eta, rpn-egca")
 	}
 	name, args := args[0], args[1:]
 	switch name {
 	case "rpn-def":
 		return runDEF(args)
+	case "rpn-coderl", "rpn-eta", "rpn-egca":
+		return runRL(name, args)
 	}
-	return fmt.Errorf("unknown experiment %q (known: rpn-def)", name)
+	return fmt.Errorf("unknown experiment %q (known: rpn-def, rpn-coderl, rpn-eta, rpn-egca)", name)
 }
 
 func runDEF(args []string) error {
@@ -93,5 +96,66 @@ func runDEF(args []string) error {
 		fmt.Printf("proxy gradient vs true executor: mean cosine %.3f, sign agreement %.1f%% (%d programs)\n", g.MeanCosine, 100*g.SignAgreement, g.Programs)
 	}
 	fmt.Printf("wrote %s/results.json and %s/accuracy.svg (%.0fs)\n", cfg.OutDir, cfg.OutDir, res.Seconds)
+	return nil
+}
+
+func runRL(name string, args []string) error {
+	fs := flag.NewFlagSet("run "+name, flag.ContinueOnError)
+	quick := fs.Bool("quick", os.Getenv("EXECFEED_QUICK") == "1", "smoke run (tiny data, 4 iterations, one seed); default true when EXECFEED_QUICK=1")
+	preset, err := experiment.DefaultRLConfig(name)
+	if err != nil {
+		return err
+	}
+	methods := fs.String("methods", strings.Join(preset.Methods, ","), "methods to compare: sft, reinforce, reinforce+critic, reinforce+critic+struct, ppo, eta-dpo, grpo, egca")
+	seeds := fs.String("seeds", "", "comma-separated model seeds (default 1,2,3; quick 1)")
+	iters := fs.Int("iters", 0, "RL iterations per method (default 300; quick 4)")
+	sftSize := fs.Int("sft-size", 0, "labelled examples for the supervised start (default 300)")
+	promptSize := fs.Int("prompts", 0, "RL prompts: descriptions with unit tests (default 2000)")
+	evalSize := fs.Int("eval-size", 0, "test prompts (default 300)")
+	samples := fs.Int("samples", 0, "samples per test prompt for pass@k (default 10)")
+	dataSeed := fs.Uint64("data-seed", preset.DataSeed, "data generator seed")
+	out := fs.String("out", preset.OutDir, "output folder for results.json and curves.svg")
+	backend := fs.String("backend", "", "compute backend: go (default) or xla:/abs/path/plugin.so; default $GOMLX_BACKEND")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg := preset
+	if *quick {
+		if cfg, err = experiment.QuickRLConfig(name); err != nil {
+			return err
+		}
+	}
+	cfg.Methods, cfg.DataSeed, cfg.OutDir, cfg.Backend, cfg.Log = strings.Split(*methods, ","), *dataSeed, *out, *backend, os.Stderr
+	if *seeds != "" {
+		cfg.Seeds = nil
+		for _, f := range strings.Split(*seeds, ",") {
+			s, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+			if err != nil {
+				return fmt.Errorf("-seeds: %w", err)
+			}
+			cfg.Seeds = append(cfg.Seeds, s)
+		}
+	}
+	for _, o := range []struct {
+		flag int
+		into *int
+	}{{*iters, &cfg.Iters}, {*sftSize, &cfg.SFTSize}, {*promptSize, &cfg.PromptSize}, {*evalSize, &cfg.EvalSize}, {*samples, &cfg.Samples}} {
+		if o.flag > 0 {
+			*o.into = o.flag
+		}
+	}
+	res, err := experiment.RunRL(cfg)
+	if err != nil {
+		return err
+	}
+	header, rows := experiment.RLTable(res)
+	fmt.Printf("%s: test metrics in %%, mean ± std over %d seed(s)\n", name, len(cfg.Seeds))
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	tw.Flush()
+	fmt.Printf("wrote %s/results.json and %s/curves.svg (%.0fs)\n", cfg.OutDir, cfg.OutDir, res.Seconds)
 	return nil
 }

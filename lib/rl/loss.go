@@ -2,9 +2,12 @@ package rl
 
 import (
 	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/train/optimizer"
 
 	"github.com/execfeed/execfeed/lib/seq2seq"
+	"github.com/execfeed/execfeed/lib/trainer"
 )
 
 // The losses below are the graph functions the methods share. Token tensors are [B,T]: one row
@@ -88,4 +91,32 @@ func DPOLoss(piChosen, piRejected, refChosen, refRejected, valid *Node, beta flo
 	right := ConvertDType(GreaterThan(logits, ZerosLike(logits)), valid.DType())
 	accuracy = Div(ReduceAllSum(Mul(right, valid)), n)
 	return loss, margin, accuracy
+}
+
+// newClippedStep compiles the update PPO, GRPO and EGCA share: the clipped surrogate plus, when
+// klBeta > 0, klBeta·KL(π || π_ref) in the loss. Inputs: src, srcLen, decIn, tgt, old log-probs,
+// advantages, mask (all [B,T] but the first two) and the reference's log-probs [B,T].
+func newClippedStep(pol *Policy, lr, eps, klBeta float64, name string) (*trainer.Step, error) {
+	opt := optimizer.Adam().LearningRate(lr).Done()
+	return trainer.NewStep(pol.Backend, pol.Store, "/"+seq2seq.Scope, opt, name,
+		func(root *model.Scope, in []*Node) (*Node, []*Node) {
+			logp := TokenLogProbs(pol.Model, root.In(seq2seq.Scope), in[0], in[1], in[2], in[3])
+			loss, clipped := ClippedSurrogate(logp, in[4], in[5], in[6], eps)
+			kl := KL(logp, in[7], in[6])
+			if klBeta > 0 {
+				loss = Add(loss, MulScalar(kl, klBeta))
+			}
+			return loss, []*Node{clipped, kl}
+		})
+}
+
+// runClipped runs one clipped update on a rollout with per-token advantages adv and mask.
+func runClipped(step *trainer.Step, ro *Rollout, adv, mask, refLogp []float32) ([]float64, error) {
+	B, T := len(ro.Rows), ro.T
+	decIn, tgt, _ := ro.Sequences()
+	t := func(x []float32) *tensors.Tensor { return tensors.FromFlatDataAndDimensions(x, B, T) }
+	if refLogp == nil {
+		refLogp = ro.LogProbs
+	}
+	return step.Run(ro.Batch.Src, ro.Batch.SrcLen, decIn, tgt, t(ro.LogProbs), t(adv), t(mask), t(refLogp))
 }

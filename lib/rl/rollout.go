@@ -283,3 +283,29 @@ func (p *Policy) TokenLogProbs(b seq2seq.Batch, decIn, tgt *tensors.Tensor) ([]f
 	res[0].FinalizeAll()
 	return out, nil
 }
+
+// Select gathers the rows order (indices into the rollout, len(order) == the batch size) into a
+// new batch: descriptions, teacher-forcing tensors and mask, e.g. DPO's chosen and rejected rows.
+func (ro *Rollout) Select(order []int) (b seq2seq.Batch, decIn, tgt, mask *tensors.Tensor) {
+	B, T := len(order), ro.T
+	S := ro.Task.Data.S
+	src := tensors.MustCopyFlatData[int32](ro.Batch.Src)
+	srcLen := tensors.MustCopyFlatData[int32](ro.Batch.SrcLen)
+	in0, tg0, m0 := ro.Sequences()
+	in, tg, m := tensors.MustCopyFlatData[int32](in0), tensors.MustCopyFlatData[int32](tg0), tensors.MustCopyFlatData[float32](m0)
+	oSrc, oLen := make([]int32, B*S), make([]int32, B)
+	oIn, oTg, oM := make([]int32, B*T), make([]int32, B*T), make([]float32, B*T)
+	idx := make([]int, B)
+	for i, r := range order {
+		copy(oSrc[i*S:(i+1)*S], src[r*S:(r+1)*S])
+		oLen[i] = srcLen[r]
+		copy(oIn[i*T:(i+1)*T], in[r*T:(r+1)*T])
+		copy(oTg[i*T:(i+1)*T], tg[r*T:(r+1)*T])
+		copy(oM[i*T:(i+1)*T], m[r*T:(r+1)*T])
+		idx[i] = ro.Rows[r]
+	}
+	b = seq2seq.Batch{Src: tensors.FromFlatDataAndDimensions(oSrc, B, S), SrcLen: tensors.FromFlatDataAndDimensions(oLen, B),
+		Index: idx, N: B}
+	return b, tensors.FromFlatDataAndDimensions(oIn, B, T), tensors.FromFlatDataAndDimensions(oTg, B, T),
+		tensors.FromFlatDataAndDimensions(oM, B, T)
+}

@@ -1,0 +1,467 @@
+package experiment
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/ml/train/optimizer"
+
+	"github.com/execfeed/execfeed/kernel/display"
+	"github.com/execfeed/execfeed/lib/reward"
+	"github.com/execfeed/execfeed/lib/rl"
+	"github.com/execfeed/execfeed/lib/rpn"
+	"github.com/execfeed/execfeed/lib/seq2seq"
+	"github.com/execfeed/execfeed/lib/trainer"
+)
+
+// The reinforcement-learning experiments (rpn-coderl, rpn-eta, rpn-egca) share one harness: the
+// same data, the same supervised start, the same sample budget per iteration and the same
+// evaluation, so their methods can be compared side by side.
+//
+// The split is deliberately harder than seed 000's: labelled programs are scarce (SFTSize
+// examples, on which CE alone stops far from perfect), while descriptions with unit tests are
+// plentiful (PromptSize further prompts). Every method starts from the same CE-trained
+// ("SFT") generator and then learns only from running its own samples on the prompts' tests; the
+// prompts' reference programs are never imitated (they serve the structure rewards, the trace
+// comparisons of ETA-DPO and EGCA, and the tests' expected outputs).
+
+// RLConfig configures an RL experiment.
+type RLConfig struct {
+	Experiment string   // "rpn-coderl", "rpn-eta" or "rpn-egca"
+	Methods    []string // see RLMethods; "sft" is the supervised start itself
+	Dialect    rpn.Dialect
+	DataSeed   uint64
+	// SFTSize labelled examples train the start; PromptSize further training descriptions (with
+	// tests) are the RL prompts; EvalSize test examples are the held-out evaluation.
+	SFTSize, PromptSize, EvalSize int
+	SFTEpochs                     int
+	SFTLR                         float64
+	// Iters is the number of RL iterations per method; each samples Batch programs.
+	Iters, Batch int
+	// Tests is the number of unit tests (random inputs) per prompt.
+	Tests int
+	// Samples per test prompt for pass@k (k = 1, 5, 10 up to Samples), at temperature 1.
+	Samples int
+	// EvalEvery is how often (iterations) the greedy test accuracy is recorded for the curves.
+	EvalEvery int
+	Seeds     []int64
+	OutDir    string
+	Backend   string
+	Log       io.Writer `json:"-"`
+}
+
+// DefaultRLConfig is the documented run of experiment name on the CPU default.
+func DefaultRLConfig(name string) (RLConfig, error) {
+	cfg := RLConfig{Experiment: name, Dialect: rpn.Ext, DataSeed: 1, SFTSize: 300, PromptSize: 2000, EvalSize: 300,
+		SFTEpochs: 30, SFTLR: 3e-3, Iters: 300, Batch: 64, Tests: rl.DefaultTests, Samples: 10, EvalEvery: 50,
+		Seeds: []int64{1, 2, 3}, OutDir: filepath.Join("results", name)}
+	switch name {
+	case "rpn-coderl":
+		cfg.Methods = []string{"sft", "reinforce", "reinforce+critic", "reinforce+critic+struct"}
+	case "rpn-eta":
+		cfg.Methods = []string{"sft", "ppo", "eta-dpo"}
+	case "rpn-egca":
+		cfg.Methods = []string{"sft", "grpo", "egca"}
+	default:
+		return cfg, fmt.Errorf("unknown RL experiment %q (known: rpn-coderl, rpn-eta, rpn-egca)", name)
+	}
+	return cfg, nil
+}
+
+// QuickRLConfig is a smoke run of experiment name for CI and notebooks' quick mode.
+func QuickRLConfig(name string) (RLConfig, error) {
+	cfg, err := DefaultRLConfig(name)
+	cfg.SFTSize, cfg.PromptSize, cfg.EvalSize, cfg.SFTEpochs = 200, 128, 48, 10
+	cfg.Iters, cfg.Samples, cfg.EvalEvery, cfg.Seeds = 4, 5, 2, []int64{1}
+	return cfg, err
+}
+
+// rlMethod builds a method on a policy started from the SFT weights; group is the number of
+// samples per prompt it wants in a batch.
+type rlMethod struct {
+	group int
+	build func(pol, ref *rl.Policy, task *rl.Task, labelled *seq2seq.Encoded, seed int64) (rl.Method, error)
+}
+
+// StructReward is the reward of "reinforce+critic+struct": seed 004's compiler signal (eq. 4.6)
+// plus half the AST-subtree match (eq. 4.8) and half the data-flow match (eq. 4.9).
+var StructReward = reward.Sum([]float64{1, 0.5, 0.5}, reward.Outcome, reward.AST, reward.DFG)
+
+// RLMethods lists the methods the RL experiments know.
+func RLMethods() map[string]rlMethod {
+	reinforce := func(critic bool, f reward.Func) rlMethod {
+		return rlMethod{group: 1, build: func(pol, _ *rl.Policy, task *rl.Task, lab *seq2seq.Encoded, seed int64) (rl.Method, error) {
+			cfg := rl.DefaultReinforceConfig()
+			cfg.Critic, cfg.Reward = critic, f
+			return rl.NewReinforce(cfg, pol, task, lab, seed)
+		}}
+	}
+	grpo := func(egca bool) rlMethod {
+		return rlMethod{group: 8, build: func(pol, ref *rl.Policy, task *rl.Task, _ *seq2seq.Encoded, _ int64) (rl.Method, error) {
+			cfg := rl.DefaultGRPOConfig()
+			cfg.EGCA = egca
+			return rl.NewGRPO(cfg, pol, ref, task)
+		}}
+	}
+	return map[string]rlMethod{
+		"reinforce":               reinforce(false, reward.Outcome),
+		"reinforce+critic":        reinforce(true, reward.Outcome),
+		"reinforce+critic+struct": reinforce(true, StructReward),
+		"ppo": {group: 1, build: func(pol, ref *rl.Policy, task *rl.Task, _ *seq2seq.Encoded, _ int64) (rl.Method, error) {
+			return rl.NewPPO(rl.DefaultPPOConfig(), pol, ref, task)
+		}},
+		"eta-dpo": {group: 8, build: func(pol, ref *rl.Policy, task *rl.Task, _ *seq2seq.Encoded, _ int64) (rl.Method, error) {
+			return rl.NewDPO(rl.DefaultDPOConfig(), pol, ref, task)
+		}},
+		"grpo": grpo(false),
+		"egca": grpo(true),
+	}
+}
+
+// RLPoint is one point of a training curve.
+type RLPoint struct {
+	Iter           int     `json:"iter"`
+	Reward         float64 `json:"reward"`          // mean reward of the iteration's samples
+	Pass           float64 `json:"pass"`            // fraction of the iteration's samples that passed
+	TestFunctional float64 `json:"test_functional"` // greedy functional accuracy on the test prompts
+}
+
+// RLRun is one method trained from one seed.
+type RLRun struct {
+	Method  string         `json:"method"`
+	Seed    int64          `json:"seed"`
+	Test    *rl.Evaluation `json:"test"`
+	Curve   []RLPoint      `json:"curve,omitempty"`
+	Seconds float64        `json:"seconds"` // RL iterations only, without evaluations
+	// SamplesPerSecond counts sampled programs (generated, executed and learned from) per second.
+	SamplesPerSecond float64            `json:"samples_per_second"`
+	Last             rl.Stats           `json:"last_stats,omitempty"`
+	Phases           map[string]float64 `json:"phase_seconds,omitempty"`
+}
+
+// RLSummary is a method's mean and standard deviation over seeds.
+type RLSummary struct {
+	Method string             `json:"method"`
+	Mean   map[string]float64 `json:"mean"`
+	Std    map[string]float64 `json:"std"`
+	Seeds  int                `json:"seeds"`
+}
+
+// RLResults is what an RL experiment writes to results.json.
+type RLResults struct {
+	Experiment string      `json:"experiment"`
+	Date       string      `json:"date"`
+	Hardware   string      `json:"hardware"`
+	Config     RLConfig    `json:"config"`
+	Dropped    int         `json:"dropped_prompts"` // prompts whose reference fails on almost every input
+	Runs       []RLRun     `json:"runs"`
+	Summary    []RLSummary `json:"summary"`
+	Seconds    float64     `json:"seconds"`
+}
+
+// RunRL runs an RL experiment: for every seed it trains the SFT start, then every method from it,
+// evaluates each on the test prompts, and writes results.json and curves.svg to cfg.OutDir.
+func RunRL(cfg RLConfig) (*RLResults, error) {
+	start := time.Now()
+	known := RLMethods()
+	for _, name := range cfg.Methods {
+		if _, ok := known[name]; !ok && name != "sft" {
+			return nil, fmt.Errorf("%s: unknown method %q (known: sft, %s)", cfg.Experiment, name, strings.Join(sortedKeys(known), ", "))
+		}
+	}
+	if cfg.SFTSize <= 0 || cfg.PromptSize <= 0 || cfg.EvalSize <= 0 || cfg.Iters < 0 || cfg.Batch < 2 || len(cfg.Seeds) == 0 ||
+		cfg.Samples < 1 || cfg.EvalEvery < 1 {
+		return nil, fmt.Errorf("%s: bad config: sft %d prompts %d eval %d iters %d batch %d seeds %d samples %d eval-every %d",
+			cfg.Experiment, cfg.SFTSize, cfg.PromptSize, cfg.EvalSize, cfg.Iters, cfg.Batch, len(cfg.Seeds), cfg.Samples, cfg.EvalEvery)
+	}
+	backend, err := Backend(cfg.Backend)
+	if err != nil {
+		return nil, err
+	}
+	gc := rpn.DefaultGenConfig(cfg.Dialect)
+	gc.Seed = cfg.DataSeed
+	split, err := rpn.Generate(gc)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.SFTSize+cfg.PromptSize > len(split.Train) || cfg.EvalSize > len(split.Test) {
+		return nil, fmt.Errorf("%s: %d+%d training and %d test examples requested, the data set has %d and %d",
+			cfg.Experiment, cfg.SFTSize, cfg.PromptSize, cfg.EvalSize, len(split.Train), len(split.Test))
+	}
+	// The description vocabulary comes from every training description (descriptions are not
+	// scarce here, programs are), so that test descriptions encode.
+	m := seq2seq.NewModel(seq2seq.DefaultConfig(), cfg.Dialect, split.Train)
+	labelled, err := m.Prepare(split.Train[:cfg.SFTSize])
+	if err != nil {
+		return nil, err
+	}
+	prompts, err := rl.NewTask(m, cfg.Dialect, split.Train[cfg.SFTSize:cfg.SFTSize+cfg.PromptSize], cfg.Tests, cfg.DataSeed+100)
+	if err != nil {
+		return nil, err
+	}
+	test, err := rl.NewTask(m, cfg.Dialect, split.Test[:cfg.EvalSize], cfg.Tests, cfg.DataSeed+200)
+	if err != nil {
+		return nil, err
+	}
+	res := &RLResults{Experiment: cfg.Experiment, Date: time.Now().UTC().Format("2006-01-02"), Hardware: Hardware(),
+		Config: cfg, Dropped: prompts.Dropped + test.Dropped}
+	log := cfg.Log
+	logf(log, "%s: %d labelled examples, %d RL prompts, %d test prompts (%d dropped: reference always fails), backend %s\n",
+		cfg.Experiment, labelled.Len(), prompts.Len(), test.Len(), res.Dropped, backend.Name())
+	ks := []int{1, 5, 10}
+	ks = slices.DeleteFunc(ks, func(k int) bool { return k > cfg.Samples })
+	for _, seed := range cfg.Seeds {
+		sft, err := trainSFT(backend, m, labelled, cfg, seed)
+		if err != nil {
+			return nil, err
+		}
+		for _, name := range cfg.Methods {
+			run, err := runRLMethod(backend, m, sft, name, known[name], prompts, test, labelled, cfg, seed, ks)
+			if err != nil {
+				return nil, fmt.Errorf("%s seed %d: %w", name, seed, err)
+			}
+			logf(log, "%s seed %d: test %s, %s, %.0fs\n", name, seed, run.Test.Greedy, passText(run.Test), run.Seconds)
+			res.Runs = append(res.Runs, *run)
+		}
+	}
+	res.Summary = summarize(res.Runs, cfg.Methods)
+	res.Seconds = since(start)
+	if _, err := WriteJSON(cfg.OutDir, "results.json", res); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(cfg.OutDir, "curves.svg"), []byte(RLPlot(res).SVG()), 0o644); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// trainSFT trains the supervised start of one seed.
+func trainSFT(backend compute.Backend, m *seq2seq.Model, labelled *seq2seq.Encoded, cfg RLConfig, seed int64) (*seq2seq.Generator, error) {
+	gen, err := seq2seq.NewGenerator(backend, m, cfg.Batch, seed)
+	if err != nil {
+		return nil, err
+	}
+	step, err := gen.CEStep(optimizer.Adam().LearningRate(cfg.SFTLR).Done())
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(uint64(seed), 1))
+	for e := range cfg.SFTEpochs {
+		vals, err := gen.TrainEpoch(step, labelled, rng, nil, nil)
+		if err != nil {
+			return nil, fmt.Errorf("sft epoch %d: %w", e+1, err)
+		}
+		if (e+1)%10 == 0 || e+1 == cfg.SFTEpochs {
+			logf(cfg.Log, "sft seed %d epoch %d/%d: loss %.4f\n", seed, e+1, cfg.SFTEpochs, vals[0])
+		}
+	}
+	return gen, nil
+}
+
+// copyPolicy returns a policy on a fresh store holding the SFT generator's weights.
+func copyPolicy(sft *seq2seq.Generator, seed int64) (*rl.Policy, error) {
+	store, err := trainer.NewStore(seed)
+	if err != nil {
+		return nil, err
+	}
+	if err := trainer.CopyWeights(store, sft.Store, trainer.WeightsUnder(seq2seq.Scope)); err != nil {
+		return nil, err
+	}
+	return rl.NewPolicy(&seq2seq.Generator{Model: sft.Model, Backend: sft.Backend, Store: store, Batch: sft.Batch}), nil
+}
+
+func runRLMethod(backend compute.Backend, m *seq2seq.Model, sft *seq2seq.Generator, name string, meth rlMethod,
+	prompts, test *rl.Task, labelled *seq2seq.Encoded, cfg RLConfig, seed int64, ks []int) (*RLRun, error) {
+	pol, err := copyPolicy(sft, seed+1000)
+	if err != nil {
+		return nil, err
+	}
+	run := &RLRun{Method: name, Seed: seed}
+	if name != "sft" {
+		ref, err := copyPolicy(sft, seed+2000)
+		if err != nil {
+			return nil, err
+		}
+		method, err := meth.build(pol, ref, prompts, labelled, seed)
+		if err != nil {
+			return nil, err
+		}
+		per := cfg.Batch / meth.group
+		sampler, err := rl.NewPrompts(prompts.Len(), per, meth.group, uint64(seed))
+		if err != nil {
+			return nil, err
+		}
+		var busy time.Duration
+		for it := 1; it <= cfg.Iters; it++ {
+			t0 := time.Now()
+			st, err := method.Iterate(sampler.Next())
+			if err != nil {
+				return nil, fmt.Errorf("iteration %d: %w", it, err)
+			}
+			busy += time.Since(t0)
+			run.Last = st
+			if it%cfg.EvalEvery == 0 || it == cfg.Iters {
+				ev, err := rl.Evaluate(pol, test, 0, 1, nil)
+				if err != nil {
+					return nil, err
+				}
+				run.Curve = append(run.Curve, RLPoint{Iter: it, Reward: st["reward"], Pass: st["pass"], TestFunctional: ev.Greedy.Functional})
+				logf(cfg.Log, "%s seed %d iter %d/%d: sample reward %.3f pass %.3f, test functional %.2f%% (%.2fs/iter)\n",
+					name, seed, it, cfg.Iters, st["reward"], st["pass"], 100*ev.Greedy.Functional, busy.Seconds()/float64(it))
+			}
+		}
+		run.Seconds = busy.Seconds()
+		if busy > 0 {
+			run.SamplesPerSecond = float64(cfg.Iters*cfg.Batch) / busy.Seconds()
+		}
+	}
+	if run.Test, err = rl.Evaluate(pol, test, cfg.Samples, 1, ks); err != nil {
+		return nil, err
+	}
+	return run, nil
+}
+
+// metricsOf flattens a run's test evaluation into named numbers.
+func metricsOf(ev *rl.Evaluation) map[string]float64 {
+	out := map[string]float64{"exact": ev.Greedy.Exact, "functional": ev.Greedy.Functional, "well_formed": ev.Greedy.WellFormed}
+	for k, v := range ev.PassAtK {
+		out[k] = v
+	}
+	for k, v := range ev.Outcomes {
+		out["samples_"+k] = v
+	}
+	return out
+}
+
+func summarize(runs []RLRun, methods []string) []RLSummary {
+	var out []RLSummary
+	for _, name := range methods {
+		var vals []map[string]float64
+		for _, r := range runs {
+			if r.Method == name {
+				vals = append(vals, metricsOf(r.Test))
+			}
+		}
+		if len(vals) == 0 {
+			continue
+		}
+		s := RLSummary{Method: name, Mean: map[string]float64{}, Std: map[string]float64{}, Seeds: len(vals)}
+		for k := range vals[0] {
+			var sum, sq float64
+			for _, v := range vals {
+				sum += v[k]
+			}
+			mu := sum / float64(len(vals))
+			for _, v := range vals {
+				sq += (v[k] - mu) * (v[k] - mu)
+			}
+			s.Mean[k] = mu
+			if len(vals) > 1 {
+				s.Std[k] = math.Sqrt(sq / float64(len(vals)-1))
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func passText(ev *rl.Evaluation) string {
+	var parts []string
+	for _, k := range []string{"pass@1", "pass@5", "pass@10"} {
+		if v, ok := ev.PassAtK[k]; ok {
+			parts = append(parts, fmt.Sprintf("%s %.3f", k, v))
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// RLTable renders the summary: mean ± standard deviation over seeds of the test metrics.
+func RLTable(res *RLResults) (header []string, rows [][]string) {
+	cols := []string{"exact", "functional", "pass@1", "pass@5", "pass@10", "samples_PassedTest", "samples_FailedTest", "samples_RuntimeError", "samples_CompileError"}
+	header = append([]string{"method"}, "test exact", "test functional", "pass@1", "pass@5", "pass@10",
+		"samples passed", "failed test", "runtime error", "compile error", "samples/s")
+	for _, s := range res.Summary {
+		row := []string{s.Method}
+		for _, c := range cols {
+			if _, ok := s.Mean[c]; !ok {
+				row = append(row, "-")
+				continue
+			}
+			row = append(row, fmt.Sprintf("%.1f ± %.1f", 100*s.Mean[c], 100*s.Std[c]))
+		}
+		var sps []float64
+		for _, r := range res.Runs {
+			if r.Method == s.Method && r.SamplesPerSecond > 0 {
+				sps = append(sps, r.SamplesPerSecond)
+			}
+		}
+		if len(sps) > 0 {
+			row = append(row, fmt.Sprintf("%.0f", mean(sps)))
+		} else {
+			row = append(row, "-")
+		}
+		rows = append(rows, row)
+	}
+	return header, rows
+}
+
+func mean(xs []float64) float64 {
+	var s float64
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(max(len(xs), 1))
+}
+
+// RLPlot draws the greedy test functional accuracy per iteration of every method (mean over seeds).
+func RLPlot(res *RLResults) *display.Curve {
+	var names []string
+	for _, s := range res.Summary {
+		if s.Method != "sft" {
+			names = append(names, s.Method)
+		}
+	}
+	c := display.NewCurve(res.Experiment+": test functional accuracy (greedy, mean over seeds)", "iteration", names...)
+	c.Static = true
+	iters := map[int]bool{}
+	for _, r := range res.Runs {
+		for _, p := range r.Curve {
+			iters[p.Iter] = true
+		}
+	}
+	xs := make([]int, 0, len(iters))
+	for it := range iters {
+		xs = append(xs, it)
+	}
+	slices.Sort(xs)
+	for _, it := range xs {
+		ys := make([]float64, len(names))
+		for i, name := range names {
+			var v []float64
+			for _, r := range res.Runs {
+				if r.Method != name {
+					continue
+				}
+				for _, p := range r.Curve {
+					if p.Iter == it {
+						v = append(v, p.TestFunctional)
+					}
+				}
+			}
+			ys[i] = math.NaN()
+			if len(v) > 0 {
+				ys[i] = mean(v)
+			}
+		}
+		c.Add(float64(it), ys...)
+	}
+	return c
+}
