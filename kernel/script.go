@@ -127,9 +127,11 @@ func librarySymbols() interp.Exports {
 	}
 	ex["github.com/execfeed/execfeed/lib/reward/reward"] = map[string]reflect.Value{
 		// function, constant and variable definitions
+		"AST":                reflect.ValueOf(reward.AST),
 		"AllowedImports":     reflect.ValueOf(&reward.AllowedImports).Elem(),
 		"Builtin":            reflect.ValueOf(reward.Builtin),
 		"CompileErrorReward": reflect.ValueOf(constant.MakeFromLiteral("-1", token.FLOAT, 0)),
+		"DFG":                reflect.ValueOf(reward.DFG),
 		"FailedTestReward":   reflect.ValueOf(constant.MakeFromLiteral("-0.3000000000000000000108420217248550443400745280086994171142578125", token.FLOAT, 0)),
 		"ForOutcome":         reflect.ValueOf(reward.ForOutcome),
 		"Load":               reflect.ValueOf(reward.Load),

@@ -142,9 +142,12 @@ type RLRun struct {
 	Curve   []RLPoint      `json:"curve,omitempty"`
 	Seconds float64        `json:"seconds"` // RL iterations only, without evaluations
 	// SamplesPerSecond counts sampled programs (generated, executed and learned from) per second.
-	SamplesPerSecond float64            `json:"samples_per_second"`
-	Last             rl.Stats           `json:"last_stats,omitempty"`
-	Phases           map[string]float64 `json:"phase_seconds,omitempty"`
+	SamplesPerSecond float64  `json:"samples_per_second"`
+	Last             rl.Stats `json:"last_stats,omitempty"`
+	// Phases is where the iterations' time went (sample, execute, update, critic, ...), seconds.
+	Phases map[string]float64 `json:"phase_seconds,omitempty"`
+	// Critic is the critic's outcome prediction on held-out samples (methods with a critic).
+	Critic *rl.CriticReport `json:"critic,omitempty"`
 }
 
 // RLSummary is a method's mean and standard deviation over seeds.
@@ -308,6 +311,14 @@ func runRLMethod(backend compute.Backend, m *seq2seq.Model, sft *seq2seq.Generat
 			}
 			busy += time.Since(t0)
 			run.Last = st
+			for k, v := range st {
+				if name, ok := strings.CutPrefix(k, "sec_"); ok {
+					if run.Phases == nil {
+						run.Phases = map[string]float64{}
+					}
+					run.Phases[name] += v
+				}
+			}
 			if it%cfg.EvalEvery == 0 || it == cfg.Iters {
 				ev, err := rl.Evaluate(pol, test, 0, 1, nil)
 				if err != nil {
@@ -317,6 +328,13 @@ func runRLMethod(backend compute.Backend, m *seq2seq.Model, sft *seq2seq.Generat
 				logf(cfg.Log, "%s seed %d iter %d/%d: sample reward %.3f pass %.3f, test functional %.2f%% (%.2fs/iter)\n",
 					name, seed, it, cfg.Iters, st["reward"], st["pass"], 100*ev.Greedy.Functional, busy.Seconds()/float64(it))
 			}
+		}
+		if r, ok := method.(*rl.Reinforce); ok && r.Critic != nil {
+			if run.Critic, err = rl.EvaluateCritic(r.Critic, pol, test); err != nil {
+				return nil, err
+			}
+			logf(cfg.Log, "%s seed %d: critic on held-out samples: accuracy %.3f (majority class %.3f) %v\n",
+				name, seed, run.Critic.Accuracy, run.Critic.Majority, run.Critic.Recall)
 		}
 		run.Seconds = busy.Seconds()
 		if busy > 0 {

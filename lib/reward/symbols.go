@@ -72,6 +72,8 @@ func Symbols() interp.Exports {
 		"Outcome":            reflect.ValueOf(Outcome),
 		"Syntax":             reflect.ValueOf(Syntax),
 		"PassRate":           reflect.ValueOf(PassRate),
+		"AST":                reflect.ValueOf(AST),
+		"DFG":                reflect.ValueOf(DFG),
 		"PassedTestReward":   reflect.ValueOf(PassedTestReward),
 		"FailedTestReward":   reflect.ValueOf(FailedTestReward),
 		"RuntimeErrorReward": reflect.ValueOf(RuntimeErrorReward),

@@ -2,8 +2,8 @@ package rl
 
 import (
 	"fmt"
+	"maps"
 	"math"
-	"time"
 
 	"github.com/execfeed/execfeed/lib/reward"
 	"github.com/execfeed/execfeed/lib/trainer"
@@ -108,14 +108,18 @@ func (m *GRPO) Iterate(rows []int) (Stats, error) {
 	if len(rows)%G != 0 {
 		return nil, fmt.Errorf("rl: grpo: %d rows is not a multiple of the group size %d", len(rows), G)
 	}
+	st := Stats{}
+	ph := startPhases(st)
 	ro, err := m.Policy.Sample(m.Task, rows, m.Cfg.Temperature)
 	if err != nil {
 		return nil, err
 	}
+	ph.mark("sample")
 	if err := ro.Execute(m.Cfg.Reward); err != nil {
 		return nil, err
 	}
-	st := rolloutStats(ro)
+	ph.mark("execute")
+	maps.Copy(st, rolloutStats(ro))
 	seqAdv := GroupAdvantages(ro.Rewards, G)
 	adv, mask := make([]float32, len(ro.Tokens)), ro.Mask()
 	for r := range ro.N {
@@ -124,13 +128,12 @@ func (m *GRPO) Iterate(rows []int) (Stats, error) {
 		}
 	}
 	if m.Cfg.EGCA {
-		t0 := time.Now()
 		n, err := EGCAMask(ro, seqAdv, adv, mask)
 		if err != nil {
 			return nil, err
 		}
 		st["egca_localised"] = float64(n) / float64(ro.N)
-		st["egca_seconds"] = time.Since(t0).Seconds()
+		ph.mark("egca")
 	}
 	var refLogp []float32
 	if m.Ref != nil {
@@ -138,6 +141,7 @@ func (m *GRPO) Iterate(rows []int) (Stats, error) {
 		if refLogp, err = m.Ref.TokenLogProbs(ro.Batch, decIn, tgt); err != nil {
 			return nil, err
 		}
+		ph.mark("reference")
 	}
 	for range m.Cfg.Epochs {
 		vals, err := runClipped(m.step, ro, adv, mask, refLogp)
@@ -146,5 +150,6 @@ func (m *GRPO) Iterate(rows []int) (Stats, error) {
 		}
 		st["loss"], st["clipped"], st["kl"] = vals[0], vals[1], vals[2]
 	}
+	ph.mark("update")
 	return st, nil
 }

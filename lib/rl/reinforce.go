@@ -2,6 +2,7 @@ package rl
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 
 	"github.com/gomlx/gomlx/core/graph"
@@ -108,29 +109,36 @@ func (m *Reinforce) Name() string {
 func (m *Reinforce) Iterate(rows []int) (Stats, error) {
 	m.iter++
 	pol := m.Policy
+	st := Stats{}
+	ph := startPhases(st)
 	ro, err := pol.Sample(m.Task, rows, m.Cfg.Temperature)
 	if err != nil {
 		return nil, err
 	}
+	ph.mark("sample")
 	if err := ro.Execute(m.Cfg.Reward); err != nil {
 		return nil, err
 	}
-	st := rolloutStats(ro)
+	ph.mark("execute")
+	maps.Copy(st, rolloutStats(ro))
 	warm := m.iter <= m.Cfg.CriticWarmup && m.Critic != nil
 	if !warm {
 		base, err := pol.Greedy(m.Task, rows)
 		if err != nil {
 			return nil, err
 		}
+		ph.mark("sample")
 		if err := base.Execute(m.Cfg.Reward); err != nil {
 			return nil, err
 		}
+		ph.mark("execute")
 		weights := make([]float32, len(ro.Tokens))
 		var q []float32
 		if m.Critic != nil {
 			if q, _, err = m.Critic.PredictClasses(pol, ro); err != nil {
 				return nil, err
 			}
+			ph.mark("critic")
 		}
 		K := NumClasses
 		var adv float64
@@ -152,6 +160,7 @@ func (m *Reinforce) Iterate(rows []int) (Stats, error) {
 		if err != nil {
 			return nil, err
 		}
+		ph.mark("update")
 		st["pg_loss"] = vals[0]
 		st["baseline_reward"] = mean(base.Rewards)
 		st["advantage"] = adv / float64(ro.N)
@@ -162,6 +171,7 @@ func (m *Reinforce) Iterate(rows []int) (Stats, error) {
 			return nil, err
 		}
 		st["critic_loss"], st["critic_acc"] = loss, acc
+		ph.mark("critic")
 	}
 	if m.ceStep != nil && m.iter%m.Cfg.CEEvery == 0 {
 		idx := m.Labelled.Epoch(pol.Batch, m.rng, true)[0]
@@ -171,6 +181,7 @@ func (m *Reinforce) Iterate(rows []int) (Stats, error) {
 			return nil, err
 		}
 		st["ce_loss"] = vals[0]
+		ph.mark("update")
 	}
 	return st, nil
 }

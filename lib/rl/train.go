@@ -3,6 +3,7 @@ package rl
 import (
 	"fmt"
 	"math/rand/v2"
+	"time"
 
 	"github.com/execfeed/execfeed/lib/metrics"
 	"github.com/execfeed/execfeed/lib/passk"
@@ -145,4 +146,77 @@ func Evaluate(pol *Policy, task *Task, n int, temperature float32, ks []int) (*E
 		}
 	}
 	return ev, nil
+}
+
+// phases times the parts of an iteration; each mark adds the time since the previous mark to
+// the stat "sec_"+name, so that a benchmark can say where the time goes.
+type phases struct {
+	st   Stats
+	last time.Time
+}
+
+func startPhases(st Stats) *phases { return &phases{st: st, last: time.Now()} }
+
+func (p *phases) mark(name string) {
+	now := time.Now()
+	p.st["sec_"+name] += now.Sub(p.last).Seconds()
+	p.last = now
+}
+
+// CriticReport is how well a critic predicts the outcome of programs it did not train on.
+type CriticReport struct {
+	N        int                `json:"n"`
+	Accuracy float64            `json:"accuracy"` // pooled head's argmax equals the true class
+	Majority float64            `json:"majority"` // share of the most frequent class: the trivial baseline
+	Recall   map[string]float64 `json:"recall"`   // per true class: fraction predicted right
+	Support  map[string]int     `json:"support"`  // per true class: number of programs
+}
+
+// EvaluateCritic samples one program per prompt of task (temperature 1), runs it, and scores the
+// critic's pooled prediction of its outcome class.
+func EvaluateCritic(c *CriticNet, pol *Policy, task *Task) (*CriticReport, error) {
+	rep := &CriticReport{Recall: map[string]float64{}, Support: map[string]int{}}
+	right := map[string]int{}
+	for lo := 0; lo < task.Len(); lo += pol.Batch {
+		rows := make([]int, 0, pol.Batch)
+		for i := lo; i < min(lo+pol.Batch, task.Len()); i++ {
+			rows = append(rows, i)
+		}
+		ro, err := pol.Sample(task, rows, 1)
+		if err != nil {
+			return nil, err
+		}
+		if err := ro.Execute(Passed); err != nil {
+			return nil, err
+		}
+		_, pooled, err := c.PredictClasses(pol, ro)
+		if err != nil {
+			return nil, err
+		}
+		for r := range ro.N {
+			u := ro.Results[r].Outcome.Class()
+			name := sandbox.Outcome(u).String()
+			rep.Support[name]++
+			rep.N++
+			p := pooled[r*NumClasses : (r+1)*NumClasses]
+			best := 0
+			for k := range p {
+				if p[k] > p[best] {
+					best = k
+				}
+			}
+			if best == u {
+				right[name]++
+			}
+		}
+	}
+	most, total := 0, 0
+	for name, n := range rep.Support {
+		rep.Recall[name] = float64(right[name]) / float64(n)
+		total += right[name]
+		most = max(most, n)
+	}
+	rep.Accuracy = float64(total) / float64(max(rep.N, 1))
+	rep.Majority = float64(most) / float64(max(rep.N, 1))
+	return rep, nil
 }
