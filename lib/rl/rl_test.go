@@ -156,7 +156,9 @@ func TestPairsDropTiesAndDuplicates(t *testing.T) {
 	// One group of four: a pass, two different failing programs (4 and 1 steps right) and a copy
 	// of the passing program. Pairs: pass>f4, pass>f1, f4>f1, copy>f4, copy>f1; pass/copy is the
 	// same program (dropped).
-	s := func(o sandbox.Outcome, steps int) reward.Sample { return reward.Sample{Outcome: o, StepsCorrect: steps} }
+	s := func(o sandbox.Outcome, steps int) reward.Sample {
+		return reward.Sample{Outcome: o, StepsCorrect: steps}
+	}
 	ro := &Rollout{N: 4,
 		Programs: [][]string{{"a", "b", "+"}, {"a", "b", "-"}, {"a", "a", "-"}, {"a", "b", "+"}},
 		Samples:  []reward.Sample{s(sandbox.PassedTest, 3), s(sandbox.FailedTest, 2), s(sandbox.FailedTest, 1), s(sandbox.PassedTest, 3)},
