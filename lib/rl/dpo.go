@@ -122,15 +122,12 @@ func (m *DPO) Name() string { return "eta-dpo" }
 // Iterate samples, builds pairs and takes one DPO step; an iteration without any pair only
 // reports its statistics.
 func (m *DPO) Iterate(rows []int) (Stats, error) {
-	ro, err := m.Policy.Sample(m.Task, rows, m.Cfg.Temperature)
+	ro, st, ph, err := m.Policy.sampleAndRun(m.Task, rows, m.Cfg.Temperature, Passed)
 	if err != nil {
 		return nil, err
 	}
-	if err := ro.Execute(Passed); err != nil {
-		return nil, err
-	}
-	st := rolloutStats(ro)
 	pairs := Pairs(ro, m.Cfg.Group, m.Cfg.Rule)
+	ph.mark("pairs")
 	st["pairs"] = float64(len(pairs))
 	P := m.Policy.Batch / 2
 	if len(pairs) == 0 {
@@ -159,6 +156,7 @@ func (m *DPO) Iterate(rows []int) (Stats, error) {
 	if err != nil {
 		return nil, err
 	}
+	ph.mark("reference")
 	maskData := tensors.MustCopyFlatData[float32](mask)
 	refSeq := make([]float32, 2*P)
 	for r := range 2 * P {
@@ -171,6 +169,7 @@ func (m *DPO) Iterate(rows []int) (Stats, error) {
 	if err != nil {
 		return nil, err
 	}
+	ph.mark("update")
 	st["loss"], st["margin"], st["pair_acc"] = vals[0], vals[1], vals[2]
 	return st, nil
 }

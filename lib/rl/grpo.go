@@ -2,7 +2,6 @@ package rl
 
 import (
 	"fmt"
-	"maps"
 	"math"
 
 	"github.com/execfeed/execfeed/lib/reward"
@@ -108,18 +107,10 @@ func (m *GRPO) Iterate(rows []int) (Stats, error) {
 	if len(rows)%G != 0 {
 		return nil, fmt.Errorf("rl: grpo: %d rows is not a multiple of the group size %d", len(rows), G)
 	}
-	st := Stats{}
-	ph := startPhases(st)
-	ro, err := m.Policy.Sample(m.Task, rows, m.Cfg.Temperature)
+	ro, st, ph, err := m.Policy.sampleAndRun(m.Task, rows, m.Cfg.Temperature, m.Cfg.Reward)
 	if err != nil {
 		return nil, err
 	}
-	ph.mark("sample")
-	if err := ro.Execute(m.Cfg.Reward); err != nil {
-		return nil, err
-	}
-	ph.mark("execute")
-	maps.Copy(st, rolloutStats(ro))
 	seqAdv := GroupAdvantages(ro.Rewards, G)
 	adv, mask := make([]float32, len(ro.Tokens)), ro.Mask()
 	for r := range ro.N {

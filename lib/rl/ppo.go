@@ -78,23 +78,21 @@ func GAE(r, v []float64, gamma, lambda float64) (adv, returns []float64) {
 // Iterate samples one program per row, scores it, estimates advantages with GAE and runs
 // Cfg.Epochs clipped policy updates and value updates.
 func (m *PPO) Iterate(rows []int) (Stats, error) {
-	ro, err := m.Policy.Sample(m.Task, rows, m.Cfg.Temperature)
+	ro, st, ph, err := m.Policy.sampleAndRun(m.Task, rows, m.Cfg.Temperature, m.Cfg.Reward)
 	if err != nil {
 		return nil, err
 	}
-	if err := ro.Execute(m.Cfg.Reward); err != nil {
-		return nil, err
-	}
-	st := rolloutStats(ro)
 	decIn, tgt, _ := ro.Sequences()
 	refLogp, err := m.Ref.TokenLogProbs(ro.Batch, decIn, tgt)
 	if err != nil {
 		return nil, err
 	}
+	ph.mark("reference")
 	values, err := m.Value.PredictValues(m.Policy, ro)
 	if err != nil {
 		return nil, err
 	}
+	ph.mark("value")
 	T := ro.T
 	adv, returns := make([]float32, len(ro.Tokens)), make([]float32, len(ro.Tokens))
 	var all []float64
@@ -139,6 +137,7 @@ func (m *PPO) Iterate(rows []int) (Stats, error) {
 			return nil, err
 		}
 	}
+	ph.mark("update")
 	st["kl"] = kl / float64(ro.N)
 	return st, nil
 }

@@ -2,7 +2,6 @@ package rl
 
 import (
 	"fmt"
-	"maps"
 	"math/rand/v2"
 
 	"github.com/gomlx/gomlx/core/graph"
@@ -109,18 +108,10 @@ func (m *Reinforce) Name() string {
 func (m *Reinforce) Iterate(rows []int) (Stats, error) {
 	m.iter++
 	pol := m.Policy
-	st := Stats{}
-	ph := startPhases(st)
-	ro, err := pol.Sample(m.Task, rows, m.Cfg.Temperature)
+	ro, st, ph, err := pol.sampleAndRun(m.Task, rows, m.Cfg.Temperature, m.Cfg.Reward)
 	if err != nil {
 		return nil, err
 	}
-	ph.mark("sample")
-	if err := ro.Execute(m.Cfg.Reward); err != nil {
-		return nil, err
-	}
-	ph.mark("execute")
-	maps.Copy(st, rolloutStats(ro))
 	warm := m.iter <= m.Cfg.CriticWarmup && m.Critic != nil
 	if !warm {
 		base, err := pol.Greedy(m.Task, rows)

@@ -2,6 +2,7 @@ package rl
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"time"
 
@@ -54,6 +55,24 @@ func (p *Prompts) Next() []int {
 	}
 	p.pos += p.Per
 	return rows
+}
+
+// sampleAndRun samples programs for rows, runs and scores them with f, and starts the iteration's
+// statistics (rolloutStats) and phase timings ("sample", "execute").
+func (p *Policy) sampleAndRun(task *Task, rows []int, temperature float32, f reward.Func) (*Rollout, Stats, *phases, error) {
+	st := Stats{}
+	ph := startPhases(st)
+	ro, err := p.Sample(task, rows, temperature)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ph.mark("sample")
+	if err := ro.Execute(f); err != nil {
+		return nil, nil, nil, err
+	}
+	ph.mark("execute")
+	maps.Copy(st, rolloutStats(ro))
+	return ro, st, ph, nil
 }
 
 // rolloutStats summarises an executed rollout: mean reward, pass rate and the outcome classes.
