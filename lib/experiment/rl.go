@@ -62,7 +62,7 @@ type RLConfig struct {
 func DefaultRLConfig(name string) (RLConfig, error) {
 	cfg := RLConfig{Experiment: name, Dialect: rpn.Ext, DataSeed: 1, SFTSize: 300, PromptSize: 2000, EvalSize: 300,
 		SFTEpochs: 30, SFTLR: 3e-3, Iters: 300, Batch: 64, Tests: rl.DefaultTests, Samples: 10, EvalEvery: 50,
-		Seeds: []int64{1, 2, 3}, OutDir: filepath.Join("results", name)}
+		Seeds: []int64{1, 2, 3}, OutDir: filepath.Join("out", name)}
 	switch name {
 	case "rpn-coderl":
 		cfg.Methods = []string{"sft", "reinforce", "reinforce+critic", "reinforce+critic+struct"}
