@@ -1,0 +1,57 @@
+package experiment
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestRunRLQuick runs every RL experiment in its quick configuration and checks that each method
+// reports test numbers, that the files are written, and that RL methods really ran iterations.
+func TestRunRLQuick(t *testing.T) {
+	for _, name := range []string{"rpn-coderl", "rpn-eta", "rpn-egca"} {
+		cfg, err := QuickRLConfig(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.OutDir = t.TempDir()
+		res, err := RunRL(cfg)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(res.Summary) != len(cfg.Methods) {
+			t.Errorf("%s: %d summaries for methods %v", name, len(res.Summary), cfg.Methods)
+		}
+		for _, r := range res.Runs {
+			if r.Test == nil || r.Test.Greedy.N == 0 || len(r.Test.PassAtK) == 0 {
+				t.Errorf("%s/%s: no test evaluation: %+v", name, r.Method, r.Test)
+			}
+			if r.Method != "sft" && (len(r.Curve) == 0 || r.SamplesPerSecond <= 0 || r.Phases["sample"] <= 0) {
+				t.Errorf("%s/%s: no training recorded (curve %d points, %.0f samples/s, phases %v)",
+					name, r.Method, len(r.Curve), r.SamplesPerSecond, r.Phases)
+			}
+		}
+		for _, f := range []string{"results.json", "curves.svg"} {
+			if _, err := os.Stat(filepath.Join(cfg.OutDir, f)); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+	}
+}
+
+func TestRunRLRejectsBadConfig(t *testing.T) {
+	if _, err := DefaultRLConfig("rpn-nope"); err == nil {
+		t.Errorf("unknown experiment accepted")
+	}
+	cfg, _ := QuickRLConfig("rpn-egca")
+	cfg.Methods = []string{"grpo", "sgd-magic"}
+	if _, err := RunRL(cfg); err == nil || !strings.Contains(err.Error(), "sgd-magic") {
+		t.Errorf("unknown method: err = %v, want one naming it", err)
+	}
+	cfg, _ = QuickRLConfig("rpn-egca")
+	cfg.SFTSize, cfg.PromptSize = 8000, 2000
+	if _, err := RunRL(cfg); err == nil {
+		t.Errorf("more examples than the data set holds accepted")
+	}
+}
