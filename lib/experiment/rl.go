@@ -48,6 +48,9 @@ type RLConfig struct {
 	Iters, Batch int
 	// Tests is the number of unit tests (random inputs) per prompt.
 	Tests int
+	// CriticWarmup is the number of first iterations in which the critic methods train only their
+	// critic (default 20, rl.DefaultReinforceConfig; quick 2 so that quick runs update the policy).
+	CriticWarmup int
 	// Samples per test prompt for pass@k (k = 1, 5, 10 up to Samples), at temperature 1.
 	Samples int
 	// EvalEvery is how often (iterations) the greedy test accuracy is recorded for the curves.
@@ -61,7 +64,7 @@ type RLConfig struct {
 // DefaultRLConfig is the documented run of experiment name on the CPU default.
 func DefaultRLConfig(name string) (RLConfig, error) {
 	cfg := RLConfig{Experiment: name, Dialect: rpn.Ext, DataSeed: 1, SFTSize: 300, PromptSize: 2000, EvalSize: 300,
-		SFTEpochs: 30, SFTLR: 3e-3, Iters: 300, Batch: 64, Tests: rl.DefaultTests, Samples: 10, EvalEvery: 50,
+		SFTEpochs: 30, SFTLR: 3e-3, Iters: 300, CriticWarmup: rl.DefaultReinforceConfig().CriticWarmup, Batch: 64, Tests: rl.DefaultTests, Samples: 10, EvalEvery: 50,
 		Seeds: []int64{1, 2, 3}, OutDir: filepath.Join("out", name)}
 	switch name {
 	case "rpn-coderl":
@@ -80,7 +83,7 @@ func DefaultRLConfig(name string) (RLConfig, error) {
 func QuickRLConfig(name string) (RLConfig, error) {
 	cfg, err := DefaultRLConfig(name)
 	cfg.SFTSize, cfg.PromptSize, cfg.EvalSize, cfg.SFTEpochs = 200, 128, 48, 10
-	cfg.Iters, cfg.Samples, cfg.EvalEvery, cfg.Seeds = 4, 5, 2, []int64{1}
+	cfg.Iters, cfg.Samples, cfg.EvalEvery, cfg.Seeds, cfg.CriticWarmup = 4, 5, 2, []int64{1}, 2
 	return cfg, err
 }
 
@@ -95,12 +98,13 @@ type rlMethod struct {
 // plus half the AST-subtree match (eq. 4.8) and half the data-flow match (eq. 4.9).
 var StructReward = reward.Sum([]float64{1, 0.5, 0.5}, reward.Outcome, reward.AST, reward.DFG)
 
-// RLMethods lists the methods the RL experiments know.
-func RLMethods() map[string]rlMethod {
+// RLMethods lists the methods the RL experiments know; criticWarmup is the critic methods'
+// warm-up (ReinforceConfig.CriticWarmup).
+func RLMethods(criticWarmup int) map[string]rlMethod {
 	reinforce := func(critic bool, f reward.Func) rlMethod {
 		return rlMethod{group: 1, build: func(pol, _ *rl.Policy, task *rl.Task, lab *seq2seq.Encoded, seed int64) (rl.Method, error) {
 			cfg := rl.DefaultReinforceConfig()
-			cfg.Critic, cfg.Reward = critic, f
+			cfg.Critic, cfg.Reward, cfg.CriticWarmup = critic, f, criticWarmup
 			return rl.NewReinforce(cfg, pol, task, lab, seed)
 		}}
 	}
@@ -174,7 +178,7 @@ type RLResults struct {
 // evaluates each on the test prompts, and writes results.json and curves.svg to cfg.OutDir.
 func RunRL(cfg RLConfig) (*RLResults, error) {
 	start := time.Now()
-	known := RLMethods()
+	known := RLMethods(cfg.CriticWarmup)
 	for _, name := range cfg.Methods {
 		if _, ok := known[name]; !ok && name != "sft" {
 			return nil, fmt.Errorf("%s: unknown method %q (known: sft, %s)", cfg.Experiment, name, strings.Join(sortedKeys(known), ", "))
