@@ -105,7 +105,7 @@ func NewDPO(cfg DPOConfig, pol, ref *Policy, task *Task) (*DPO, error) {
 	var err error
 	m.step, err = trainer.NewStep(pol.Backend, pol.Store, "/"+seq2seq.Scope, opt, "dpo",
 		func(root *model.Scope, in []*graph.Node) (*graph.Node, []*graph.Node) {
-			logp := TokenLogProbs(pol.Model, root.In(seq2seq.Scope), in[0], in[1], in[2], in[3])
+			logp := pol.logProbs(root, in)
 			seq := SequenceLogProbs(logp, in[4])
 			ref := in[5]
 			chosen, rejected := graph.Slice(seq, graph.AxisRange(0, P)), graph.Slice(seq, graph.AxisRange(P, 2*P))

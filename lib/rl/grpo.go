@@ -2,7 +2,6 @@ package rl
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/execfeed/execfeed/lib/reward"
 	"github.com/execfeed/execfeed/lib/trainer"
@@ -84,12 +83,7 @@ func GroupAdvantages(rewards []float64, g int) []float64 {
 	adv := make([]float64, len(rewards))
 	for lo := 0; lo < len(rewards); lo += g {
 		grp := rewards[lo:min(lo+g, len(rewards))]
-		mu := mean(grp)
-		var v float64
-		for _, r := range grp {
-			v += (r - mu) * (r - mu)
-		}
-		std := math.Sqrt(v / float64(len(grp)))
+		mu, std := meanStd(grp)
 		if std < 1e-8 {
 			continue
 		}
@@ -128,8 +122,7 @@ func (m *GRPO) Iterate(rows []int) (Stats, error) {
 	}
 	var refLogp []float32
 	if m.Ref != nil {
-		decIn, tgt, _ := ro.Sequences()
-		if refLogp, err = m.Ref.TokenLogProbs(ro.Batch, decIn, tgt); err != nil {
+		if refLogp, err = m.Ref.RolloutLogProbs(ro); err != nil {
 			return nil, err
 		}
 		ph.mark("reference")

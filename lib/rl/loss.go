@@ -100,7 +100,7 @@ func newClippedStep(pol *Policy, lr, eps, klBeta float64, name string) (*trainer
 	opt := optimizer.Adam().LearningRate(lr).Done()
 	return trainer.NewStep(pol.Backend, pol.Store, "/"+seq2seq.Scope, opt, name,
 		func(root *model.Scope, in []*Node) (*Node, []*Node) {
-			logp := TokenLogProbs(pol.Model, root.In(seq2seq.Scope), in[0], in[1], in[2], in[3])
+			logp := pol.logProbs(root, in)
 			loss, clipped := ClippedSurrogate(logp, in[4], in[5], in[6], eps)
 			kl := KL(logp, in[7], in[6])
 			if klBeta > 0 {

@@ -2,7 +2,6 @@ package rl
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/execfeed/execfeed/lib/reward"
 	"github.com/execfeed/execfeed/lib/trainer"
@@ -82,8 +81,7 @@ func (m *PPO) Iterate(rows []int) (Stats, error) {
 	if err != nil {
 		return nil, err
 	}
-	decIn, tgt, _ := ro.Sequences()
-	refLogp, err := m.Ref.TokenLogProbs(ro.Batch, decIn, tgt)
+	refLogp, err := m.Ref.RolloutLogProbs(ro)
 	if err != nil {
 		return nil, err
 	}
@@ -115,12 +113,8 @@ func (m *PPO) Iterate(rows []int) (Stats, error) {
 		all = append(all, a...)
 	}
 	// Whiten the advantages over the batch's tokens, as PPO implementations do.
-	mu := mean(all)
-	var sd float64
-	for _, a := range all {
-		sd += (a - mu) * (a - mu)
-	}
-	sd = math.Sqrt(sd/float64(max(len(all), 1))) + 1e-8
+	mu, sd := meanStd(all)
+	sd += 1e-8
 	mask := ro.Mask()
 	for k := range adv {
 		if mask[k] > 0 {

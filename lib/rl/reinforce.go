@@ -82,7 +82,7 @@ func NewReinforce(cfg ReinforceConfig, pol *Policy, task *Task, labelled *seq2se
 	opt := optimizer.Adam().LearningRate(cfg.LR).Done()
 	m.step, err = trainer.NewStep(pol.Backend, pol.Store, "/"+seq2seq.Scope, opt, "reinforce",
 		func(root *model.Scope, in []*graph.Node) (*graph.Node, []*graph.Node) {
-			logp := TokenLogProbs(pol.Model, root.In(seq2seq.Scope), in[0], in[1], in[2], in[3])
+			logp := pol.logProbs(root, in)
 			return PolicyGradient(logp, in[4], in[5]), nil
 		})
 	if err != nil {

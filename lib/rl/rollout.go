@@ -244,13 +244,19 @@ func (ro *Rollout) Mask() []float32 {
 // the tokens), targets (the tokens) and the mask of Mask.
 func (ro *Rollout) Sequences() (decIn, tgt, mask *tensors.Tensor) {
 	B, T := len(ro.Rows), ro.T
+	return tensors.FromFlatDataAndDimensions(ro.decoderInput(), B, T), tensors.FromFlatDataAndDimensions(ro.Tokens, B, T),
+		tensors.FromFlatDataAndDimensions(ro.Mask(), B, T)
+}
+
+// decoderInput is BOS followed by each row's tokens shifted right, [B,T].
+func (ro *Rollout) decoderInput() []int32 {
+	B, T := len(ro.Rows), ro.T
 	in := make([]int32, B*T)
 	for r := range B {
 		in[r*T] = seq2seq.BOS
 		copy(in[r*T+1:(r+1)*T], ro.Tokens[r*T:(r+1)*T-1])
 	}
-	return tensors.FromFlatDataAndDimensions(in, B, T), tensors.FromFlatDataAndDimensions(ro.Tokens, B, T),
-		tensors.FromFlatDataAndDimensions(ro.Mask(), B, T)
+	return in
 }
 
 // PassCount is the number of real rows whose program passed every test.
@@ -264,11 +270,24 @@ func (ro *Rollout) PassCount() int {
 	return n
 }
 
+// logProbs is TokenLogProbs of the policy's generator on graph inputs src, srcLen, decIn, tgt
+// (in[0:4]), the first inputs of every policy step.
+func (p *Policy) logProbs(root *model.Scope, in []*graph.Node) *graph.Node {
+	return TokenLogProbs(p.Model, root.In(seq2seq.Scope), in[0], in[1], in[2], in[3])
+}
+
+// RolloutLogProbs returns the log-probabilities [B*T] of a rollout's tokens under this policy
+// (e.g. the frozen reference's, for a KL term).
+func (p *Policy) RolloutLogProbs(ro *Rollout) ([]float32, error) {
+	decIn, tgt, _ := ro.Sequences()
+	return p.TokenLogProbs(ro.Batch, decIn, tgt)
+}
+
 // TokenLogProbs returns log π(tgt_t | tgt_<t, description) [B*T] under the policy's current weights.
 func (p *Policy) TokenLogProbs(b seq2seq.Batch, decIn, tgt *tensors.Tensor) ([]float32, error) {
 	if p.logp == nil {
 		exec, err := trainer.NewExec(p.Backend, p.Store, "logprobs", func(root *model.Scope, in []*graph.Node) []*graph.Node {
-			return []*graph.Node{TokenLogProbs(p.Model, root.In(seq2seq.Scope), in[0], in[1], in[2], in[3])}
+			return []*graph.Node{p.logProbs(root, in)}
 		})
 		if err != nil {
 			return nil, err
@@ -288,24 +307,15 @@ func (p *Policy) TokenLogProbs(b seq2seq.Batch, decIn, tgt *tensors.Tensor) ([]f
 // new batch: descriptions, teacher-forcing tensors and mask, e.g. DPO's chosen and rejected rows.
 func (ro *Rollout) Select(order []int) (b seq2seq.Batch, decIn, tgt, mask *tensors.Tensor) {
 	B, T := len(order), ro.T
-	S := ro.Task.Data.S
-	src := tensors.MustCopyFlatData[int32](ro.Batch.Src)
-	srcLen := tensors.MustCopyFlatData[int32](ro.Batch.SrcLen)
-	in0, tg0, m0 := ro.Sequences()
-	in, tg, m := tensors.MustCopyFlatData[int32](in0), tensors.MustCopyFlatData[int32](tg0), tensors.MustCopyFlatData[float32](m0)
-	oSrc, oLen := make([]int32, B*S), make([]int32, B)
+	in, m := ro.decoderInput(), ro.Mask()
 	oIn, oTg, oM := make([]int32, B*T), make([]int32, B*T), make([]float32, B*T)
-	idx := make([]int, B)
+	examples := make([]int, B)
 	for i, r := range order {
-		copy(oSrc[i*S:(i+1)*S], src[r*S:(r+1)*S])
-		oLen[i] = srcLen[r]
 		copy(oIn[i*T:(i+1)*T], in[r*T:(r+1)*T])
-		copy(oTg[i*T:(i+1)*T], tg[r*T:(r+1)*T])
+		copy(oTg[i*T:(i+1)*T], ro.Tokens[r*T:(r+1)*T])
 		copy(oM[i*T:(i+1)*T], m[r*T:(r+1)*T])
-		idx[i] = ro.Rows[r]
+		examples[i] = ro.Rows[r]
 	}
-	b = seq2seq.Batch{Src: tensors.FromFlatDataAndDimensions(oSrc, B, S), SrcLen: tensors.FromFlatDataAndDimensions(oLen, B),
-		Index: idx, N: B}
-	return b, tensors.FromFlatDataAndDimensions(oIn, B, T), tensors.FromFlatDataAndDimensions(oTg, B, T),
-		tensors.FromFlatDataAndDimensions(oM, B, T)
+	return ro.Task.Data.Batch(examples, B), tensors.FromFlatDataAndDimensions(oIn, B, T),
+		tensors.FromFlatDataAndDimensions(oTg, B, T), tensors.FromFlatDataAndDimensions(oM, B, T)
 }

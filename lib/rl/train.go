@@ -3,6 +3,7 @@ package rl
 import (
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -82,6 +83,15 @@ func rolloutStats(ro *Rollout) Stats {
 		st["frac_"+sandbox.Outcome(res.Outcome.Class()).String()] += 1 / float64(ro.N)
 	}
 	return st
+}
+
+// meanStd returns the mean and the population standard deviation of xs (0, 0 when empty).
+func meanStd(xs []float64) (mu, sd float64) {
+	mu = mean(xs)
+	for _, x := range xs {
+		sd += (x - mu) * (x - mu)
+	}
+	return mu, math.Sqrt(sd / float64(max(len(xs), 1)))
 }
 
 func mean(xs []float64) float64 {
