@@ -43,20 +43,34 @@ type scoreResult struct {
 	Total  float64       `json:"total_logprob"`
 }
 
-// runScore implements `kernel score -model DIR (-text T | -ids 1,2,3)`.
-func runScore(args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("score", flag.ContinueOnError)
-	dir := fs.String("model", "", "Hugging Face GPT-2 checkpoint directory (config.json, model.safetensors, vocab.json+merges.txt or tokenizer.json)")
-	text := fs.String("text", "", "text to score (tokenized with the checkpoint's tokenizer)")
-	file := fs.String("file", "", "file whose text to score")
-	idList := fs.String("ids", "", "comma-separated token ids to score instead of a text")
-	backend := fs.String("backend", "", "compute backend: go (default) or xla:/abs/path/plugin.so; default $GOMLX_BACKEND")
+// lmFlags makes the flag set of a checkpoint command with its -model and -backend flags.
+func lmFlags(name string) (fs *flag.FlagSet, dir, backend *string) {
+	fs = flag.NewFlagSet(name, flag.ContinueOnError)
+	dir = fs.String("model", "", "Hugging Face GPT-2 checkpoint directory (config.json, model.safetensors, vocab.json+merges.txt or tokenizer.json)")
+	backend = fs.String("backend", "", "compute backend: go (default) or xla:/abs/path/plugin.so; default $GOMLX_BACKEND")
+	return fs, dir, backend
+}
+
+// parseLM parses args and requires -model.
+func parseLM(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *dir == "" {
+	if fs.Lookup("model").Value.String() == "" {
 		fs.Usage()
 		return errors.New("-model is required")
+	}
+	return nil
+}
+
+// runScore implements `kernel score -model DIR (-text T | -ids 1,2,3)`.
+func runScore(args []string, out io.Writer) error {
+	fs, dir, backend := lmFlags("score")
+	text := fs.String("text", "", "text to score (tokenized with the checkpoint's tokenizer)")
+	file := fs.String("file", "", "file whose text to score")
+	idList := fs.String("ids", "", "comma-separated token ids to score instead of a text")
+	if err := parseLM(fs, args); err != nil {
+		return err
 	}
 	cfg, err := gpt.ReadConfig(*dir)
 	if err != nil {
@@ -148,8 +162,7 @@ func scoreIDs(dir string, cfg gpt.Config, backendName string, bos int32, ids []i
 
 // runGenerate implements `kernel generate -model DIR -prompt TEXT`.
 func runGenerate(args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
-	dir := fs.String("model", "", "Hugging Face GPT-2 checkpoint directory")
+	fs, dir, backend := lmFlags("generate")
 	prompt := fs.String("prompt", "", "prompt text")
 	n := fs.Int("n", 64, "tokens to generate per sample (a sample stops earlier at <|endoftext|> or -stop)")
 	samples := fs.Int("samples", 1, "samples drawn in one batch")
@@ -159,13 +172,8 @@ func runGenerate(args []string, out io.Writer) error {
 	stop := fs.String("stop", "", "stop string (e.g. '\\ndef '), escapes as in Go strings")
 	seed := fs.Int64("seed", 0, "random seed")
 	asJSON := fs.Bool("json", false, "print JSON lines {text, tokens, logprob} instead of text")
-	backend := fs.String("backend", "", "compute backend: go (default) or xla:/abs/path/plugin.so; default $GOMLX_BACKEND")
-	if err := fs.Parse(args); err != nil {
+	if err := parseLM(fs, args); err != nil {
 		return err
-	}
-	if *dir == "" {
-		fs.Usage()
-		return errors.New("-model is required")
 	}
 	b, err := experiment.Backend(*backend)
 	if err != nil {
