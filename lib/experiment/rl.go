@@ -18,6 +18,7 @@ import (
 	"github.com/execfeed/execfeed/lib/reward"
 	"github.com/execfeed/execfeed/lib/rl"
 	"github.com/execfeed/execfeed/lib/rpn"
+	"github.com/execfeed/execfeed/lib/rpntask"
 	"github.com/execfeed/execfeed/lib/seq2seq"
 	"github.com/execfeed/execfeed/lib/trainer"
 )
@@ -64,7 +65,7 @@ type RLConfig struct {
 // DefaultRLConfig is the documented run of experiment name on the CPU default.
 func DefaultRLConfig(name string) (RLConfig, error) {
 	cfg := RLConfig{Experiment: name, Dialect: rpn.Ext, DataSeed: 1, SFTSize: 300, PromptSize: 2000, EvalSize: 300,
-		SFTEpochs: 30, SFTLR: 3e-3, Iters: 300, CriticWarmup: rl.DefaultReinforceConfig().CriticWarmup, Batch: 64, Tests: rl.DefaultTests, Samples: 10, EvalEvery: 50,
+		SFTEpochs: 30, SFTLR: 3e-3, Iters: 300, CriticWarmup: rl.DefaultReinforceConfig().CriticWarmup, Batch: 64, Tests: rpntask.DefaultTests, Samples: 10, EvalEvery: 50,
 		Seeds: []int64{1, 2, 3}, OutDir: filepath.Join("out", name)}
 	switch name {
 	case "rpn-coderl":
@@ -91,7 +92,7 @@ func QuickRLConfig(name string) (RLConfig, error) {
 // samples per prompt it wants in a batch.
 type rlMethod struct {
 	group int
-	build func(pol, ref *rl.Policy, task *rl.Task, labelled *seq2seq.Encoded, seed int64) (rl.Method, error)
+	build func(pol, ref rl.Policy, task, labelled *rl.Task, seed int64) (rl.Method, error)
 }
 
 // StructReward is the reward of "reinforce+critic+struct": seed 004's compiler signal (eq. 4.6)
@@ -102,14 +103,14 @@ var StructReward = reward.Sum([]float64{1, 0.5, 0.5}, reward.Outcome, reward.AST
 // warm-up (ReinforceConfig.CriticWarmup).
 func RLMethods(criticWarmup int) map[string]rlMethod {
 	reinforce := func(critic bool, f reward.Func) rlMethod {
-		return rlMethod{group: 1, build: func(pol, _ *rl.Policy, task *rl.Task, lab *seq2seq.Encoded, seed int64) (rl.Method, error) {
+		return rlMethod{group: 1, build: func(pol, _ rl.Policy, task, lab *rl.Task, seed int64) (rl.Method, error) {
 			cfg := rl.DefaultReinforceConfig()
 			cfg.Critic, cfg.Reward, cfg.CriticWarmup = critic, f, criticWarmup
 			return rl.NewReinforce(cfg, pol, task, lab, seed)
 		}}
 	}
 	grpo := func(egca bool) rlMethod {
-		return rlMethod{group: 8, build: func(pol, ref *rl.Policy, task *rl.Task, _ *seq2seq.Encoded, _ int64) (rl.Method, error) {
+		return rlMethod{group: 8, build: func(pol, ref rl.Policy, task, _ *rl.Task, _ int64) (rl.Method, error) {
 			cfg := rl.DefaultGRPOConfig()
 			cfg.EGCA = egca
 			return rl.NewGRPO(cfg, pol, ref, task)
@@ -119,10 +120,10 @@ func RLMethods(criticWarmup int) map[string]rlMethod {
 		"reinforce":               reinforce(false, reward.Outcome),
 		"reinforce+critic":        reinforce(true, reward.Outcome),
 		"reinforce+critic+struct": reinforce(true, StructReward),
-		"ppo": {group: 1, build: func(pol, ref *rl.Policy, task *rl.Task, _ *seq2seq.Encoded, _ int64) (rl.Method, error) {
+		"ppo": {group: 1, build: func(pol, ref rl.Policy, task, _ *rl.Task, _ int64) (rl.Method, error) {
 			return rl.NewPPO(rl.DefaultPPOConfig(), pol, ref, task)
 		}},
-		"eta-dpo": {group: 8, build: func(pol, ref *rl.Policy, task *rl.Task, _ *seq2seq.Encoded, _ int64) (rl.Method, error) {
+		"eta-dpo": {group: 8, build: func(pol, ref rl.Policy, task, _ *rl.Task, _ int64) (rl.Method, error) {
 			return rl.NewDPO(rl.DefaultDPOConfig(), pol, ref, task)
 		}},
 		"grpo": grpo(false),
@@ -193,31 +194,12 @@ func RunRL(cfg RLConfig) (*RLResults, error) {
 	if err != nil {
 		return nil, err
 	}
-	gc := rpn.DefaultGenConfig(cfg.Dialect)
-	gc.Seed = cfg.DataSeed
-	split, err := rpn.Generate(gc)
+	data, err := loadRLData(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.SFTSize+cfg.PromptSize > len(split.Train) || cfg.EvalSize > len(split.Test) {
-		return nil, fmt.Errorf("%s: %d+%d training and %d test examples requested, the data set has %d and %d",
-			cfg.Experiment, cfg.SFTSize, cfg.PromptSize, cfg.EvalSize, len(split.Train), len(split.Test))
-	}
-	// The description vocabulary comes from every training description (descriptions are not
-	// scarce here, programs are), so that test descriptions encode.
-	m := seq2seq.NewModel(seq2seq.DefaultConfig(), cfg.Dialect, split.Train)
-	labelled, err := m.Prepare(split.Train[:cfg.SFTSize])
-	if err != nil {
-		return nil, err
-	}
-	prompts, err := rl.NewTask(m, cfg.Dialect, split.Train[cfg.SFTSize:cfg.SFTSize+cfg.PromptSize], cfg.Tests, cfg.DataSeed+100)
-	if err != nil {
-		return nil, err
-	}
-	test, err := rl.NewTask(m, cfg.Dialect, split.Test[:cfg.EvalSize], cfg.Tests, cfg.DataSeed+200)
-	if err != nil {
-		return nil, err
-	}
+	defer data.close()
+	m, labelled, prompts, test := data.model, data.sft, data.prompts, data.test
 	res := &RLResults{Experiment: cfg.Experiment, Date: time.Now().UTC().Format("2006-01-02"), Hardware: Hardware(),
 		Config: cfg, Dropped: prompts.Dropped + test.Dropped}
 	log := cfg.Log
@@ -231,7 +213,7 @@ func RunRL(cfg RLConfig) (*RLResults, error) {
 			return nil, err
 		}
 		for _, name := range cfg.Methods {
-			run, err := runRLMethod(backend, m, sft, name, known[name], prompts, test, labelled, cfg, seed, ks)
+			run, err := runRLMethod(sft, data.lexer, name, known[name], prompts, test, data.labelled, cfg, seed, ks)
 			if err != nil {
 				return nil, fmt.Errorf("%s seed %d: %w", name, seed, err)
 			}
@@ -274,7 +256,7 @@ func trainSFT(backend compute.Backend, m *seq2seq.Model, labelled *seq2seq.Encod
 }
 
 // copyPolicy returns a policy on a fresh store holding the SFT generator's weights.
-func copyPolicy(sft *seq2seq.Generator, seed int64) (*rl.Policy, error) {
+func copyPolicy(sft *seq2seq.Generator, lexer seq2seq.Lexer, seed int64) (rl.Policy, error) {
 	store, err := trainer.NewStore(seed)
 	if err != nil {
 		return nil, err
@@ -282,18 +264,18 @@ func copyPolicy(sft *seq2seq.Generator, seed int64) (*rl.Policy, error) {
 	if err := trainer.CopyWeights(store, sft.Store, trainer.WeightsUnder(seq2seq.Scope)); err != nil {
 		return nil, err
 	}
-	return rl.NewPolicy(&seq2seq.Generator{Model: sft.Model, Backend: sft.Backend, Store: store, Batch: sft.Batch}), nil
+	return seq2seq.NewPolicy(&seq2seq.Generator{Model: sft.Model, Backend: sft.Backend, Store: store, Batch: sft.Batch}, lexer), nil
 }
 
-func runRLMethod(backend compute.Backend, m *seq2seq.Model, sft *seq2seq.Generator, name string, meth rlMethod,
-	prompts, test *rl.Task, labelled *seq2seq.Encoded, cfg RLConfig, seed int64, ks []int) (*RLRun, error) {
-	pol, err := copyPolicy(sft, seed+1000)
+func runRLMethod(sft *seq2seq.Generator, lexer seq2seq.Lexer, name string, meth rlMethod,
+	prompts, test, labelled *rl.Task, cfg RLConfig, seed int64, ks []int) (*RLRun, error) {
+	pol, err := copyPolicy(sft, lexer, seed+1000)
 	if err != nil {
 		return nil, err
 	}
 	run := &RLRun{Method: name, Seed: seed}
 	if name != "sft" {
-		ref, err := copyPolicy(sft, seed+2000)
+		ref, err := copyPolicy(sft, lexer, seed+2000)
 		if err != nil {
 			return nil, err
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
 	"github.com/execfeed/execfeed/lib/gru"
+	"github.com/execfeed/execfeed/lib/nn"
 	"github.com/execfeed/execfeed/lib/rpn"
 	"github.com/execfeed/execfeed/lib/seq2seq"
 	"github.com/execfeed/execfeed/lib/trainer"
@@ -51,15 +52,15 @@ type Proxy struct {
 func (p *Proxy) Predict(scope *model.Scope, dist, lengths, inputs *Node) *Node {
 	B, T, K := dist.Shape().Dim(0), dist.Shape().Dim(1), inputs.Shape().Dim(1)
 	E := p.Cfg.Emb
-	emb := seq2seq.EmbedSoft(scope.In("embed"), dist, p.Vocab.Size(), E) // [B,T,E]
-	emb = BroadcastToDims(ExpandAxes(emb, 1), B, K, T, E)                // [B,K,T,E]
-	vals := DivScalar(inputs, float64(p.Cfg.InputRange))                 // [B,K,3]
+	emb := nn.EmbedSoft(scope.In("embed"), dist, p.Vocab.Size(), E) // [B,T,E]
+	emb = BroadcastToDims(ExpandAxes(emb, 1), B, K, T, E)           // [B,K,T,E]
+	vals := DivScalar(inputs, float64(p.Cfg.InputRange))            // [B,K,3]
 	vals = BroadcastToDims(ExpandAxes(vals, 2), B, K, T, 3)
 	x := Reshape(Concatenate([]*Node{emb, vals}, -1), B*K, T, E+3)
 	lens := Reshape(BroadcastToDims(ExpandAxes(lengths, 1), B, K), B*K)
 	_, h := gru.New(scope.In("gru"), dist.Graph(), E+3, p.Cfg.Hidden).Sequence(x, nil, lens)
-	h = Tanh(seq2seq.Linear(scope.In("hidden"), h, p.Cfg.Hidden))
-	out := seq2seq.Linear(scope.In("out"), h, 1)
+	h = Tanh(nn.Linear(scope.In("hidden"), h, p.Cfg.Hidden))
+	out := nn.Linear(scope.In("out"), h, 1)
 	return MulScalar(Reshape(out, B, K), p.Cfg.Scale)
 }
 

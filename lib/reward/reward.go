@@ -40,6 +40,10 @@ type Sample struct {
 	// DivergencePos is the token index of the first semantic divergence from the reference
 	// (seed 003), or -1 when none was found or none was computed.
 	DivergencePos int
+	// Tests are the per-test verdicts of the run; Trace its execution trace when the run was
+	// traced (Python: executed lines with their locals; RPN: stacks). A reward must not keep them.
+	Tests []sandbox.TestResult
+	Trace []sandbox.Step
 }
 
 // Func is a reward function: a score for one sample, larger is better. Trainers call it once per

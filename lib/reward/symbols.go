@@ -61,7 +61,8 @@ func symbols(g *guard) interp.Exports {
 }
 
 // Symbols returns the yaegi symbols a reward script sees of this package (Sample, Func and the
-// built-in rewards; not the scripting machinery) and of sandbox (Outcome and its constants).
+// built-in rewards; not the scripting machinery) and of sandbox (Outcome and its constants, and
+// TestResult and Step: a sample's per-test verdicts and trace).
 // Hosts that interpret user code, such as `kernel script`, load them with interp.Use.
 func Symbols() interp.Exports {
 	ex := interp.Exports{}
@@ -88,6 +89,8 @@ func Symbols() interp.Exports {
 		"Timeout":           reflect.ValueOf(sandbox.Timeout),
 		"NumOutcomeClasses": reflect.ValueOf(sandbox.NumOutcomeClasses),
 		"ParseOutcome":      reflect.ValueOf(sandbox.ParseOutcome),
+		"TestResult":        reflect.ValueOf((*sandbox.TestResult)(nil)),
+		"Step":              reflect.ValueOf((*sandbox.Step)(nil)),
 	}
 	return ex
 }

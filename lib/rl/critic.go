@@ -10,7 +10,7 @@ import (
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
 	"github.com/execfeed/execfeed/lib/gru"
-	"github.com/execfeed/execfeed/lib/seq2seq"
+	"github.com/execfeed/execfeed/lib/nn"
 	"github.com/execfeed/execfeed/lib/trainer"
 	"github.com/execfeed/execfeed/sandbox"
 )
@@ -23,7 +23,9 @@ import (
 // v_t = softmax(Linear(h_t)) and the pooled distribution softmax(Linear(mean_t h_t)) of
 // section 4.6; Values gives a scalar per token for PPO.
 type CriticNet struct {
-	Gen          *seq2seq.Model // vocabularies and lengths of the generator it judges
+	// Policy is the policy whose programs it judges: it encodes the prompts (PromptIDs), and its
+	// store holds the critic's weights.
+	Policy       Policy
 	Emb, Hidden  int
 	Scope        string // where its weights live in the store, e.g. "critic"
 	NumClasses   int
@@ -31,11 +33,12 @@ type CriticNet struct {
 	classStep    *trainer.Step
 	valueStep    *trainer.Step
 	valuePredict *model.Exec
+	promptVocab  int
 }
 
-// NewCriticNet returns a critic network of the given sizes under scope.
-func NewCriticNet(gen *seq2seq.Model, scope string, emb, hidden int) *CriticNet {
-	return &CriticNet{Gen: gen, Emb: emb, Hidden: hidden, Scope: scope, NumClasses: sandbox.NumOutcomeClasses}
+// NewCriticNet returns a critic network of the given sizes under scope of pol's store.
+func NewCriticNet(pol Policy, scope string, emb, hidden int) *CriticNet {
+	return &CriticNet{Policy: pol, Emb: emb, Hidden: hidden, Scope: scope, NumClasses: sandbox.NumOutcomeClasses}
 }
 
 // States returns the hidden states [B,T,H] after each program token of toks [B,T] (positions past
@@ -43,10 +46,10 @@ func NewCriticNet(gen *seq2seq.Model, scope string, emb, hidden int) *CriticNet 
 func (c *CriticNet) States(scope *model.Scope, src, srcLen, toks *Node) *Node {
 	g := src.Graph()
 	enc := scope.In("description")
-	xs := seq2seq.EmbedSteps(enc.In("embed"), src, c.Gen.Src.Size(), c.Emb)
+	xs := nn.EmbedSteps(enc.In("embed"), src, c.promptVocab, c.Emb)
 	_, h := gru.New(enc.In("gru"), g, c.Emb, c.Hidden).Run(xs, nil, srcLen)
 	prog := scope.In("program")
-	ys := seq2seq.EmbedSteps(prog.In("embed"), toks, c.Gen.Tgt.Size(), c.Emb)
+	ys := nn.EmbedSteps(prog.In("embed"), toks, c.Policy.VocabSize(), c.Emb)
 	states, _ := gru.New(prog.In("gru"), g, c.Emb, c.Hidden).Run(ys, h, nil)
 	return Stack(states, 1)
 }
@@ -55,10 +58,10 @@ func (c *CriticNet) States(scope *model.Scope, src, srcLen, toks *Node) *Node {
 // sequence logits [B,K].
 func (c *CriticNet) Classes(scope *model.Scope, src, srcLen, toks, mask *Node) (perToken, pooled *Node) {
 	h := c.States(scope, src, srcLen, toks)
-	perToken = seq2seq.Linear(scope.In("token_head"), h, c.NumClasses)
+	perToken = nn.Linear(scope.In("token_head"), h, c.NumClasses)
 	m := ExpandAxes(mask, -1)
 	hPool := Div(ReduceSum(Mul(h, m), 1), MaxScalar(ReduceSum(m, 1), 1))
-	pooled = seq2seq.Linear(scope.In("pooled_head"), hPool, c.NumClasses)
+	pooled = nn.Linear(scope.In("pooled_head"), hPool, c.NumClasses)
 	return perToken, pooled
 }
 
@@ -66,7 +69,7 @@ func (c *CriticNet) Classes(scope *model.Scope, src, srcLen, toks, mask *Node) (
 // i.e. the state before token t is chosen).
 func (c *CriticNet) Values(scope *model.Scope, src, srcLen, toks *Node) *Node {
 	h := c.States(scope, src, srcLen, toks)
-	return Squeeze(seq2seq.Linear(scope.In("value_head"), h, 1), -1)
+	return Squeeze(nn.Linear(scope.In("value_head"), h, 1), -1)
 }
 
 // criticLoss is the critic's negative log-likelihood of the true outcome class u [B] (section 4.6),
@@ -86,33 +89,79 @@ func (c *CriticNet) criticLoss(scope *model.Scope, in []*Node) (*Node, []*Node) 
 	return loss, []*Node{Div(ReduceAllSum(Mul(right, valid)), n)}
 }
 
-// classInputs are a rollout's critic inputs: descriptions, program tokens, mask, true classes and
+// prompts encodes a rollout's prompts for the critic: ids [B,S] and lengths [B].
+func (c *CriticNet) prompts(ro *Rollout) (src, srcLen *tensors.Tensor, err error) {
+	ids, lens, width, vocab, err := c.Policy.PromptIDs(ro.Task.Texts(ro.Rows))
+	if err != nil {
+		return nil, nil, fmt.Errorf("rl: critic: %w", err)
+	}
+	if c.promptVocab == 0 {
+		c.promptVocab = vocab
+	} else if vocab != c.promptVocab {
+		return nil, nil, fmt.Errorf("rl: critic: prompt vocabulary changed from %d to %d ids", c.promptVocab, vocab)
+	}
+	B := len(ro.Rows)
+	return tensors.FromFlatDataAndDimensions(ids, B, width), tensors.FromFlatDataAndDimensions(lens, B), nil
+}
+
+// programs are a rollout's token rows and mask as tensors [B,T].
+func programs(ro *Rollout) (toks, mask *tensors.Tensor) {
+	B, T := len(ro.Rows), ro.T
+	return tensors.FromFlatDataAndDimensions(ro.Tokens, B, T), tensors.FromFlatDataAndDimensions(ro.Mask(), B, T)
+}
+
+// decoderInputs are a rollout's token rows shifted right by one position, [B,T]: the program so
+// far before each token is chosen (PPO's state s_t). The first position holds the prompt's
+// marker 0.
+func decoderInputs(ro *Rollout) *tensors.Tensor {
+	B, T := len(ro.Rows), ro.T
+	in := make([]int32, B*T)
+	for r := range B {
+		in[r*T] = shiftMarker
+		copy(in[r*T+1:(r+1)*T], ro.Tokens[r*T:(r+1)*T-1])
+	}
+	return tensors.FromFlatDataAndDimensions(in, B, T)
+}
+
+// shiftMarker is the id before a program's first token in the value network's input (the GRU
+// vocabularies' BOS).
+const shiftMarker = 1
+
+// classInputs are a rollout's critic inputs: prompts, program tokens, mask, true classes and
 // row validity.
-func classInputs(ro *Rollout) []any {
+func (c *CriticNet) classInputs(ro *Rollout) ([]any, error) {
 	B := len(ro.Rows)
 	class, valid := make([]int32, B), make([]float32, B)
 	for r := range ro.N {
 		class[r] = int32(ro.Results[r].Outcome.Class())
 		valid[r] = 1
 	}
-	_, tgt, mask := ro.Sequences()
-	return []any{ro.Batch.Src, ro.Batch.SrcLen, tgt, mask,
-		tensors.FromFlatDataAndDimensions(class, B), tensors.FromFlatDataAndDimensions(valid, B)}
+	src, srcLen, err := c.prompts(ro)
+	if err != nil {
+		return nil, err
+	}
+	toks, mask := programs(ro)
+	return []any{src, srcLen, toks, mask,
+		tensors.FromFlatDataAndDimensions(class, B), tensors.FromFlatDataAndDimensions(valid, B)}, nil
 }
 
 // TrainClasses runs one critic update on an executed rollout (Algorithm 1, lines 32-33) and returns
 // the loss and the pooled head's accuracy on the rollout before the update.
-func (c *CriticNet) TrainClasses(p *Policy, ro *Rollout, lr float64) (loss, accuracy float64, err error) {
+func (c *CriticNet) TrainClasses(ro *Rollout, lr float64) (loss, accuracy float64, err error) {
 	if ro.Results == nil {
 		return 0, 0, fmt.Errorf("rl: critic: rollout not executed")
 	}
+	in, err := c.classInputs(ro)
+	if err != nil {
+		return 0, 0, err
+	}
 	if c.classStep == nil {
 		opt := optimizer.Adam().LearningRate(lr).Done()
-		if c.classStep, err = trainer.NewStep(p.Backend, p.Store, "/"+c.Scope, opt, c.Scope, c.criticLoss); err != nil {
+		if c.classStep, err = trainer.NewStep(c.Policy.Backend(), c.Policy.Store(), "/"+c.Scope, opt, c.Scope, c.criticLoss); err != nil {
 			return 0, 0, err
 		}
 	}
-	vals, err := c.classStep.Run(classInputs(ro)...)
+	vals, err := c.classStep.Run(in...)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -121,9 +170,13 @@ func (c *CriticNet) TrainClasses(p *Policy, ro *Rollout, lr float64) (loss, accu
 
 // PredictClasses returns the critic's per-token outcome probabilities [B][T][K] and pooled
 // probabilities [B][K] for a rollout's programs, flattened.
-func (c *CriticNet) PredictClasses(p *Policy, ro *Rollout) (perToken, pooled []float32, err error) {
+func (c *CriticNet) PredictClasses(ro *Rollout) (perToken, pooled []float32, err error) {
+	src, srcLen, err := c.prompts(ro)
+	if err != nil {
+		return nil, nil, err
+	}
 	if c.classPerTok == nil {
-		c.classPerTok, err = trainer.NewExec(p.Backend, p.Store, c.Scope, func(root *model.Scope, in []*Node) []*Node {
+		c.classPerTok, err = trainer.NewExec(c.Policy.Backend(), c.Policy.Store(), c.Scope, func(root *model.Scope, in []*Node) []*Node {
 			tok, pool := c.Classes(root.In("%s", c.Scope), in[0], in[1], in[2], in[3])
 			return []*Node{Softmax(tok, -1), Softmax(pool, -1)}
 		})
@@ -131,8 +184,8 @@ func (c *CriticNet) PredictClasses(p *Policy, ro *Rollout) (perToken, pooled []f
 			return nil, nil, err
 		}
 	}
-	_, tgt, mask := ro.Sequences()
-	res, err := c.classPerTok.Call(ro.Batch.Src, ro.Batch.SrcLen, tgt, mask)
+	toks, mask := programs(ro)
+	res, err := c.classPerTok.Call(src, srcLen, toks, mask)
 	if err != nil {
 		return nil, nil, fmt.Errorf("rl: critic: %w", err)
 	}
@@ -151,16 +204,19 @@ func (c *CriticNet) valueLoss(scope *model.Scope, in []*Node) (*Node, []*Node) {
 }
 
 // TrainValues runs one value-function update towards returns [B*T].
-func (c *CriticNet) TrainValues(p *Policy, ro *Rollout, returns []float32, lr float64) (float64, error) {
-	var err error
+func (c *CriticNet) TrainValues(ro *Rollout, returns []float32, lr float64) (float64, error) {
+	src, srcLen, err := c.prompts(ro)
+	if err != nil {
+		return 0, err
+	}
 	if c.valueStep == nil {
 		opt := optimizer.Adam().LearningRate(lr).Done()
-		if c.valueStep, err = trainer.NewStep(p.Backend, p.Store, "/"+c.Scope, opt, c.Scope, c.valueLoss); err != nil {
+		if c.valueStep, err = trainer.NewStep(c.Policy.Backend(), c.Policy.Store(), "/"+c.Scope, opt, c.Scope, c.valueLoss); err != nil {
 			return 0, err
 		}
 	}
-	decIn, _, mask := ro.Sequences()
-	vals, err := c.valueStep.Run(ro.Batch.Src, ro.Batch.SrcLen, decIn,
+	_, mask := programs(ro)
+	vals, err := c.valueStep.Run(src, srcLen, decoderInputs(ro),
 		tensors.FromFlatDataAndDimensions(returns, len(ro.Rows), ro.T), mask)
 	if err != nil {
 		return 0, err
@@ -169,9 +225,13 @@ func (c *CriticNet) TrainValues(p *Policy, ro *Rollout, returns []float32, lr fl
 }
 
 // PredictValues returns V(s_t) [B*T] for a rollout's programs.
-func (c *CriticNet) PredictValues(p *Policy, ro *Rollout) ([]float32, error) {
+func (c *CriticNet) PredictValues(ro *Rollout) ([]float32, error) {
+	src, srcLen, err := c.prompts(ro)
+	if err != nil {
+		return nil, err
+	}
 	if c.valuePredict == nil {
-		exec, err := trainer.NewExec(p.Backend, p.Store, c.Scope, func(root *model.Scope, in []*Node) []*Node {
+		exec, err := trainer.NewExec(c.Policy.Backend(), c.Policy.Store(), c.Scope, func(root *model.Scope, in []*Node) []*Node {
 			return []*Node{c.Values(root.In("%s", c.Scope), in[0], in[1], in[2])}
 		})
 		if err != nil {
@@ -179,8 +239,7 @@ func (c *CriticNet) PredictValues(p *Policy, ro *Rollout) ([]float32, error) {
 		}
 		c.valuePredict = exec
 	}
-	decIn, _, _ := ro.Sequences()
-	res, err := c.valuePredict.Call(ro.Batch.Src, ro.Batch.SrcLen, decIn)
+	res, err := c.valuePredict.Call(src, srcLen, decoderInputs(ro))
 	if err != nil {
 		return nil, fmt.Errorf("rl: value: %w", err)
 	}

@@ -2,7 +2,6 @@ package rl
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -10,7 +9,6 @@ import (
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
 	"github.com/execfeed/execfeed/lib/reward"
-	"github.com/execfeed/execfeed/lib/seq2seq"
 	"github.com/execfeed/execfeed/lib/trainer"
 	"github.com/execfeed/execfeed/sandbox"
 )
@@ -48,7 +46,7 @@ func Pairs(ro *Rollout, g int, rule PairRule) []Pair {
 		hi := min(lo+g, ro.N)
 		for i := lo; i < hi; i++ {
 			for j := i + 1; j < hi; j++ {
-				if slices.Equal(ro.Programs[i], ro.Programs[j]) {
+				if ro.Programs[i] == ro.Programs[j] {
 					continue
 				}
 				switch c := rule(ro.Samples[i], ro.Samples[j]); {
@@ -87,30 +85,31 @@ func DefaultDPOConfig() DPOConfig {
 // then the matching rejected rows).
 type DPO struct {
 	Cfg    DPOConfig
-	Policy *Policy
-	Ref    *Policy
+	Policy Policy
+	Ref    *LogProber // the frozen SFT policy
 	Task   *Task
 	step   *trainer.Step
 }
 
 // NewDPO prepares the trainer; ref is the frozen SFT policy.
-func NewDPO(cfg DPOConfig, pol, ref *Policy, task *Task) (*DPO, error) {
-	if cfg.Group < 2 || cfg.Beta <= 0 || cfg.LR <= 0 || cfg.Rule == nil || ref == nil || pol.Batch%2 != 0 {
+func NewDPO(cfg DPOConfig, pol, ref Policy, task *Task) (*DPO, error) {
+	if cfg.Group < 2 || cfg.Beta <= 0 || cfg.LR <= 0 || cfg.Rule == nil || ref == nil || pol.BatchSize()%2 != 0 {
 		return nil, fmt.Errorf("rl: dpo: bad config (group %d, beta %g, lr %g, rule set %v, reference set %v, batch %d must be even)",
-			cfg.Group, cfg.Beta, cfg.LR, cfg.Rule != nil, ref != nil, pol.Batch)
+			cfg.Group, cfg.Beta, cfg.LR, cfg.Rule != nil, ref != nil, pol.BatchSize())
 	}
-	m := &DPO{Cfg: cfg, Policy: pol, Ref: ref, Task: task}
-	P := pol.Batch / 2
+	m := &DPO{Cfg: cfg, Policy: pol, Ref: NewLogProber(ref), Task: task}
+	P := pol.BatchSize() / 2
 	opt := optimizer.Adam().LearningRate(cfg.LR).Done()
+	k := pol.NumInputs()
 	var err error
-	m.step, err = trainer.NewStep(pol.Backend, pol.Store, "/"+seq2seq.Scope, opt, "dpo",
+	m.step, err = trainer.NewStep(pol.Backend(), pol.Store(), pol.TrainedScope(), opt, "dpo",
 		func(root *model.Scope, in []*graph.Node) (*graph.Node, []*graph.Node) {
-			logp := pol.logProbs(root, in)
-			seq := SequenceLogProbs(logp, in[4])
-			ref := in[5]
+			logp := pol.TokenLogProbs(root, in)
+			seq := SequenceLogProbs(logp, in[k])
+			ref := in[k+1]
 			chosen, rejected := graph.Slice(seq, graph.AxisRange(0, P)), graph.Slice(seq, graph.AxisRange(P, 2*P))
 			refC, refR := graph.Slice(ref, graph.AxisRange(0, P)), graph.Slice(ref, graph.AxisRange(P, 2*P))
-			loss, margin, acc := DPOLoss(chosen, rejected, refC, refR, in[6], cfg.Beta)
+			loss, margin, acc := DPOLoss(chosen, rejected, refC, refR, in[k+2], cfg.Beta)
 			return loss, []*graph.Node{margin, acc}
 		})
 	return m, err
@@ -122,14 +121,14 @@ func (m *DPO) Name() string { return "eta-dpo" }
 // Iterate samples, builds pairs and takes one DPO step; an iteration without any pair only
 // reports its statistics.
 func (m *DPO) Iterate(rows []int) (Stats, error) {
-	ro, st, ph, err := m.Policy.sampleAndRun(m.Task, rows, m.Cfg.Temperature, Passed)
+	ro, st, ph, err := sampleAndRun(m.Policy, m.Task, rows, m.Cfg.Temperature, Passed)
 	if err != nil {
 		return nil, err
 	}
 	pairs := Pairs(ro, m.Cfg.Group, m.Cfg.Rule)
 	ph.mark("pairs")
 	st["pairs"] = float64(len(pairs))
-	P := m.Policy.Batch / 2
+	P := m.Policy.BatchSize() / 2
 	if len(pairs) == 0 {
 		return st, nil
 	}
@@ -151,21 +150,24 @@ func (m *DPO) Iterate(rows []int) (Stats, error) {
 		}
 		order[i], order[P+i] = p.Chosen, p.Rejected
 	}
-	b, decIn, tgt, mask := ro.Select(order)
-	refLogp, err := m.Ref.TokenLogProbs(b, decIn, tgt)
+	prompts, ids, maskData := ro.Select(order)
+	refLogp, err := m.Ref.Rows(prompts, ids)
 	if err != nil {
 		return nil, err
 	}
 	ph.mark("reference")
-	maskData := tensors.MustCopyFlatData[float32](mask)
 	refSeq := make([]float32, 2*P)
 	for r := range 2 * P {
 		for t := range ro.T {
 			refSeq[r] += refLogp[r*ro.T+t] * maskData[r*ro.T+t]
 		}
 	}
-	vals, err := m.step.Run(b.Src, b.SrcLen, decIn, tgt, mask,
-		tensors.FromFlatDataAndDimensions(refSeq, 2*P), tensors.FromFlatDataAndDimensions(valid, P))
+	in, err := m.Policy.Inputs(prompts, ids)
+	if err != nil {
+		return nil, err
+	}
+	vals, err := m.step.Run(tensorArgs(in, tensors.FromFlatDataAndDimensions(maskData, 2*P, ro.T),
+		tensors.FromFlatDataAndDimensions(refSeq, 2*P), tensors.FromFlatDataAndDimensions(valid, P))...)
 	if err != nil {
 		return nil, err
 	}

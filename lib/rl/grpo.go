@@ -8,26 +8,38 @@ import (
 	"github.com/execfeed/execfeed/sandbox"
 )
 
-// GRPOConfig configures GRPO (Shao et al., 2024) and its EGCA variant (seed 003).
+// GRPOConfig configures GRPO (Shao et al., 2024), its loss variants (Dr. GRPO, DAPO) and its
+// EGCA variant (seed 003).
 type GRPOConfig struct {
 	// Group is G, the number of programs sampled per prompt.
 	Group int
 	// Reward scores a program; GRPO normalises it within the group. Default: Passed (1 or 0).
-	Reward reward.Func
-	LR     float64
+	// Rewards, when it has terms, replaces Reward with a weighted sum of named rewards, each
+	// logged on its own.
+	Reward  reward.Func
+	Rewards Rewards
+	LR      float64
 	// ClipEps is the ratio clip ε; KLBeta the weight of KL(π || π_ref) in the loss (0: none).
-	ClipEps, KLBeta float64
+	// EpsHigh, when larger than ClipEps, is DAPO's clip-higher upper bound 1+EpsHigh.
+	ClipEps, EpsHigh, KLBeta float64
+	// Loss is how token terms are normalised: SumPerProgram (default), PerSequenceMean ("grpo"),
+	// ConstantLength ("dr_grpo"), TokenMean ("dapo").
+	Loss Aggregation
+	// Scale is how group-centred rewards are scaled into advantages: "group" (divide by the
+	// group's standard deviation, GRPO's default), "batch" (by the batch's), or "none" (Dr. GRPO).
+	Scale string
 	// Epochs is the number of updates per batch of samples (μ); the first is on-policy.
 	Epochs      int
 	Temperature float32
-	// EGCA puts the advantage of near-correct failing programs on the token where their execution
-	// first diverges from the reference (see egca.go).
+	// EGCA puts the advantage of near-correct failing programs on the tokens where their
+	// execution first diverges from the reference (see egca.go).
 	EGCA bool
 }
 
 // DefaultGRPOConfig is GRPO with 8 samples per prompt and binary pass/fail reward.
 func DefaultGRPOConfig() GRPOConfig {
-	return GRPOConfig{Group: 8, Reward: Passed, LR: 1e-4, ClipEps: 0.2, KLBeta: 0.02, Epochs: 1, Temperature: 1}
+	return GRPOConfig{Group: 8, Reward: Passed, LR: 1e-4, ClipEps: 0.2, KLBeta: 0.02, Loss: SumPerProgram, Scale: "group",
+		Epochs: 1, Temperature: 1}
 }
 
 // Passed is the binary reward: 1 if the program passed every test, else 0.
@@ -43,29 +55,48 @@ func Passed(s reward.Sample) float64 {
 //
 //	A_i = (r_i - mean(r_1..r_G)) / std(r_1..r_G)      (0 when the group's rewards are all equal)
 //
-// on every token of the program; then minimise the clipped surrogate (ClippedSurrogate) plus
+// on every token of the program; then minimise the clipped surrogate (ClippedSurrogateAgg) plus
 // β·KL(π || π_ref) (KL). With Cfg.EGCA, near-correct failing programs keep their advantage only on
-// their first divergent token (EGCAMask).
+// their first divergent tokens (EGCAMask).
 type GRPO struct {
 	Cfg    GRPOConfig
-	Policy *Policy
-	Ref    *Policy // frozen reference for the KL term; nil when KLBeta is 0
+	Policy Policy
+	Ref    *LogProber // frozen reference for the KL term; nil when KLBeta is 0
 	Task   *Task
 	step   *trainer.Step
 }
 
 // NewGRPO prepares the trainer; ref is the frozen SFT policy (needed when KLBeta > 0).
-func NewGRPO(cfg GRPOConfig, pol, ref *Policy, task *Task) (*GRPO, error) {
-	if cfg.Group < 2 || cfg.Reward == nil || cfg.LR <= 0 || cfg.ClipEps <= 0 || cfg.Epochs < 1 || cfg.Temperature <= 0 {
-		return nil, fmt.Errorf("rl: grpo: bad config (group %d, reward set %v, lr %g, clip %g, epochs %d, temperature %g)",
-			cfg.Group, cfg.Reward != nil, cfg.LR, cfg.ClipEps, cfg.Epochs, cfg.Temperature)
+func NewGRPO(cfg GRPOConfig, pol, ref Policy, task *Task) (*GRPO, error) {
+	if len(cfg.Rewards.Terms) == 0 && cfg.Reward != nil {
+		cfg.Rewards = Single("reward", cfg.Reward)
+	}
+	if cfg.Loss == "" {
+		cfg.Loss = SumPerProgram
+	}
+	if cfg.Scale == "" {
+		cfg.Scale = "group"
+	}
+	if err := cfg.Rewards.validate(); err != nil {
+		return nil, fmt.Errorf("rl: grpo: %w", err)
+	}
+	if _, err := ParseAggregation(string(cfg.Loss)); err != nil {
+		return nil, fmt.Errorf("rl: grpo: %w", err)
+	}
+	if cfg.Group < 2 || cfg.LR <= 0 || cfg.ClipEps <= 0 || cfg.EpsHigh < 0 || cfg.Epochs < 1 || cfg.Temperature <= 0 ||
+		(cfg.Scale != "group" && cfg.Scale != "batch" && cfg.Scale != "none") {
+		return nil, fmt.Errorf("rl: grpo: bad config (group %d, lr %g, clip %g, clip high %g, epochs %d, temperature %g, scale %q)",
+			cfg.Group, cfg.LR, cfg.ClipEps, cfg.EpsHigh, cfg.Epochs, cfg.Temperature, cfg.Scale)
 	}
 	if cfg.KLBeta > 0 && ref == nil {
 		return nil, fmt.Errorf("rl: grpo: KLBeta %g needs a reference policy", cfg.KLBeta)
 	}
-	m := &GRPO{Cfg: cfg, Policy: pol, Ref: ref, Task: task}
+	m := &GRPO{Cfg: cfg, Policy: pol, Task: task}
+	if ref != nil {
+		m.Ref = NewLogProber(ref)
+	}
 	var err error
-	m.step, err = newClippedStep(pol, cfg.LR, cfg.ClipEps, cfg.KLBeta, m.Name())
+	m.step, err = newClippedStep(pol, cfg.LR, cfg.ClipEps, cfg.EpsHigh, cfg.KLBeta, cfg.Loss, m.Name())
 	return m, err
 }
 
@@ -80,18 +111,38 @@ func (m *GRPO) Name() string {
 // GroupAdvantages normalises rewards within consecutive groups of size g: (r - mean) / std, with
 // the population standard deviation; a group whose rewards are all equal gets 0.
 func GroupAdvantages(rewards []float64, g int) []float64 {
-	adv := make([]float64, len(rewards))
+	adv, _ := ScaledAdvantages(rewards, g, "group")
+	return adv
+}
+
+// ScaledAdvantages centres rewards on their group's mean (groups of g consecutive rewards) and
+// scales them: by the group's standard deviation ("group"), the whole batch's ("batch"), or not
+// at all ("none"). A group whose rewards are all equal gets 0 and teaches nothing; equal is the
+// fraction of such groups.
+func ScaledAdvantages(rewards []float64, g int, scale string) (adv []float64, equal float64) {
+	adv = make([]float64, len(rewards))
+	_, batchStd := meanStd(rewards)
+	groups := 0
 	for lo := 0; lo < len(rewards); lo += g {
+		groups++
 		grp := rewards[lo:min(lo+g, len(rewards))]
 		mu, std := meanStd(grp)
 		if std < 1e-8 {
+			equal++
 			continue
 		}
+		div := 1.0
+		switch scale {
+		case "group":
+			div = std
+		case "batch":
+			div = batchStd
+		}
 		for i, r := range grp {
-			adv[lo+i] = (r - mu) / std
+			adv[lo+i] = (r - mu) / div
 		}
 	}
-	return adv
+	return adv, equal / float64(max(groups, 1))
 }
 
 // Iterate samples Group programs for each prompt of rows (rows must list each prompt Group
@@ -101,11 +152,16 @@ func (m *GRPO) Iterate(rows []int) (Stats, error) {
 	if len(rows)%G != 0 {
 		return nil, fmt.Errorf("rl: grpo: %d rows is not a multiple of the group size %d", len(rows), G)
 	}
-	ro, st, ph, err := m.Policy.sampleAndRun(m.Task, rows, m.Cfg.Temperature, m.Cfg.Reward)
+	ro, st, ph, err := sampleAndRunWith(m.Policy, m.Task, rows, m.Cfg.Temperature,
+		func(ro *Rollout) error { return ro.ExecuteRewards(m.Cfg.Rewards) })
 	if err != nil {
 		return nil, err
 	}
-	seqAdv := GroupAdvantages(ro.Rewards, G)
+	for name, v := range ro.Parts {
+		st["reward/"+name], st["reward/"+name+"_std"] = meanStd(v)
+	}
+	seqAdv, equal := ScaledAdvantages(ro.Rewards, G, m.Cfg.Scale)
+	st["groups_all_equal"] = equal
 	adv, mask := make([]float32, len(ro.Tokens)), ro.Mask()
 	for r := range ro.N {
 		for t := range ro.Lengths[r] {
@@ -122,7 +178,7 @@ func (m *GRPO) Iterate(rows []int) (Stats, error) {
 	}
 	var refLogp []float32
 	if m.Ref != nil {
-		if refLogp, err = m.Ref.RolloutLogProbs(ro); err != nil {
+		if refLogp, err = m.Ref.Rollout(ro); err != nil {
 			return nil, err
 		}
 		ph.mark("reference")

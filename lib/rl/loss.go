@@ -1,12 +1,13 @@
 package rl
 
 import (
+	"fmt"
+
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
-	"github.com/execfeed/execfeed/lib/seq2seq"
 	"github.com/execfeed/execfeed/lib/trainer"
 )
 
@@ -16,13 +17,6 @@ import (
 // the programs (rows with at least one masked-in token), so that a longer program is not
 // down-weighted token by token and EGCA's masking (which zeroes most tokens' advantages) does not
 // rescale the tokens it keeps.
-
-// TokenLogProbs returns log π(tgt_t | tgt_<t, src) [B,T]: the teacher-forced log-probability of
-// each target token under model m (decIn is BOS followed by the targets shifted right).
-func TokenLogProbs(m *seq2seq.Model, scope *model.Scope, src, srcLen, decIn, tgt *Node) *Node {
-	logp := LogSoftmax(m.Logits(scope, src, srcLen, decIn), -1)
-	return ReduceSum(Mul(logp, OneHot(tgt, logp.Shape().Dim(-1), logp.DType())), -1)
-}
 
 // SequenceLogProbs is Σ_t mask·log π [B]: the log-probability of each whole program.
 func SequenceLogProbs(logp, mask *Node) *Node { return ReduceSum(Mul(logp, mask), -1) }
@@ -55,11 +49,63 @@ func PolicyGradient(logp, weights, mask *Node) *Node {
 //
 // It also returns the fraction of masked tokens whose ratio was clipped.
 func ClippedSurrogate(logp, oldLogp, adv, mask *Node, eps float64) (loss, clipped *Node) {
+	return ClippedSurrogateAgg(logp, oldLogp, adv, mask, eps, eps, SumPerProgram, 0)
+}
+
+// Aggregation is how a token-level objective is normalised into a loss: the GRPO family's
+// variants differ in this (and in the clip range) only.
+type Aggregation string
+
+const (
+	// SumPerProgram sums a program's token terms and averages over the programs:
+	// (1/N) Σ_i Σ_t. It has no length bias, like Dr. GRPO, whose constant divisor max-length it
+	// omits (under Adam a constant scale of the loss does not change the update). The default.
+	SumPerProgram Aggregation = "sum"
+	// PerSequenceMean is the original GRPO (Shao et al., 2024): (1/N) Σ_i (1/|o_i|) Σ_t, which
+	// weighs the tokens of short programs more.
+	PerSequenceMean Aggregation = "grpo"
+	// ConstantLength is Dr. GRPO (Liu et al., 2025): (1/(N·L)) Σ_i Σ_t with L the maximum
+	// completion length (MaxTokens).
+	ConstantLength Aggregation = "dr_grpo"
+	// TokenMean is DAPO (Yu et al., 2025): (1/Σ_i |o_i|) Σ_i Σ_t, every token of the batch
+	// counted once.
+	TokenMean Aggregation = "dapo"
+)
+
+// ParseAggregation checks a loss-variant name.
+func ParseAggregation(s string) (Aggregation, error) {
+	switch a := Aggregation(s); a {
+	case SumPerProgram, PerSequenceMean, ConstantLength, TokenMean:
+		return a, nil
+	}
+	return "", fmt.Errorf("rl: unknown loss variant %q (want sum, grpo, dr_grpo or dapo)", s)
+}
+
+// aggregate normalises a masked [B,T] token term by agg; maxLen is L for ConstantLength.
+func aggregate(term, mask *Node, agg Aggregation, maxLen int) *Node {
+	switch agg {
+	case PerSequenceMean:
+		perSeq := Div(ReduceSum(Mul(term, mask), -1), MaxScalar(ReduceSum(mask, -1), 1))
+		return Div(ReduceAllSum(perSeq), rows(mask))
+	case ConstantLength:
+		return DivScalar(perProgram(term, mask), float64(max(maxLen, 1)))
+	case TokenMean:
+		return Div(ReduceAllSum(Mul(term, mask)), MaxScalar(ReduceAllSum(mask), 1))
+	}
+	return perProgram(term, mask)
+}
+
+// ClippedSurrogateAgg is ClippedSurrogate with the ratio clipped to [1-eps, 1+epsHigh] and the
+// token terms normalised by agg (maxLen is ConstantLength's L).
+func ClippedSurrogateAgg(logp, oldLogp, adv, mask *Node, eps, epsHigh float64, agg Aggregation, maxLen int) (loss, clipped *Node) {
+	if epsHigh <= 0 {
+		epsHigh = eps
+	}
 	ratio := Exp(Sub(logp, StopGradient(oldLogp)))
 	adv = StopGradient(adv)
 	unclipped := Mul(ratio, adv)
-	clippedRatio := ClipScalar(ratio, 1-eps, 1+eps)
-	loss = Neg(perProgram(Min(unclipped, Mul(clippedRatio, adv)), mask))
+	clippedRatio := ClipScalar(ratio, 1-eps, 1+epsHigh)
+	loss = Neg(aggregate(Min(unclipped, Mul(clippedRatio, adv)), mask, agg, maxLen))
 	isClipped := ConvertDType(NotEqual(ratio, clippedRatio), mask.DType())
 	clipped = Div(ReduceAllSum(Mul(isClipped, mask)), MaxScalar(ReduceAllSum(mask), 1))
 	return loss, clipped
@@ -94,15 +140,20 @@ func DPOLoss(piChosen, piRejected, refChosen, refRejected, valid *Node, beta flo
 }
 
 // newClippedStep compiles the update PPO, GRPO and EGCA share: the clipped surrogate plus, when
-// klBeta > 0, klBeta·KL(π || π_ref) in the loss. Inputs: src, srcLen, decIn, tgt, old log-probs,
-// advantages, mask (all [B,T] but the first two) and the reference's log-probs [B,T].
-func newClippedStep(pol *Policy, lr, eps, klBeta float64, name string) (*trainer.Step, error) {
+// klBeta > 0, klBeta·KL(π || π_ref) in the loss. Inputs: the policy's (Policy.Inputs), then old
+// log-probs, advantages, mask and the reference's log-probs, all [B,T]. agg chooses how the
+// token terms are normalised (see Aggregation); epsHigh > eps clips the ratio asymmetrically
+// (DAPO's clip-higher), epsHigh = 0 means eps.
+func newClippedStep(pol Policy, lr, eps, epsHigh, klBeta float64, agg Aggregation, name string) (*trainer.Step, error) {
 	opt := optimizer.Adam().LearningRate(lr).Done()
-	return trainer.NewStep(pol.Backend, pol.Store, "/"+seq2seq.Scope, opt, name,
+	k := pol.NumInputs()
+	T := pol.MaxTokens()
+	return trainer.NewStep(pol.Backend(), pol.Store(), pol.TrainedScope(), opt, name,
 		func(root *model.Scope, in []*Node) (*Node, []*Node) {
-			logp := pol.logProbs(root, in)
-			loss, clipped := ClippedSurrogate(logp, in[4], in[5], in[6], eps)
-			kl := KL(logp, in[7], in[6])
+			logp := pol.TokenLogProbs(root, in)
+			old, adv, mask, ref := in[k], in[k+1], in[k+2], in[k+3]
+			loss, clipped := ClippedSurrogateAgg(logp, old, adv, mask, eps, epsHigh, agg, T)
+			kl := KL(logp, ref, mask)
 			if klBeta > 0 {
 				loss = Add(loss, MulScalar(kl, klBeta))
 			}
@@ -113,10 +164,13 @@ func newClippedStep(pol *Policy, lr, eps, klBeta float64, name string) (*trainer
 // runClipped runs one clipped update on a rollout with per-token advantages adv and mask.
 func runClipped(step *trainer.Step, ro *Rollout, adv, mask, refLogp []float32) ([]float64, error) {
 	B, T := len(ro.Rows), ro.T
-	decIn, tgt, _ := ro.Sequences()
+	in, err := ro.Inputs()
+	if err != nil {
+		return nil, err
+	}
 	t := func(x []float32) *tensors.Tensor { return tensors.FromFlatDataAndDimensions(x, B, T) }
 	if refLogp == nil {
 		refLogp = ro.LogProbs
 	}
-	return step.Run(ro.Batch.Src, ro.Batch.SrcLen, decIn, tgt, t(ro.LogProbs), t(adv), t(mask), t(refLogp))
+	return step.Run(tensorArgs(in, t(ro.LogProbs), t(adv), t(mask), t(refLogp))...)
 }

@@ -34,22 +34,22 @@ func DefaultPPOConfig() PPOConfig {
 // estimation, a KL penalty to the frozen SFT reference, and several clipped updates per batch.
 type PPO struct {
 	Cfg    PPOConfig
-	Policy *Policy
-	Ref    *Policy
+	Policy Policy
+	Ref    *LogProber // the frozen SFT policy
 	Value  *CriticNet
 	Task   *Task
 	step   *trainer.Step
 }
 
 // NewPPO prepares the trainer; ref is the frozen SFT policy.
-func NewPPO(cfg PPOConfig, pol, ref *Policy, task *Task) (*PPO, error) {
+func NewPPO(cfg PPOConfig, pol, ref Policy, task *Task) (*PPO, error) {
 	if cfg.Reward == nil || cfg.LR <= 0 || cfg.ValueLR <= 0 || cfg.ClipEps <= 0 || cfg.Epochs < 1 || ref == nil {
 		return nil, fmt.Errorf("rl: ppo: bad config (reward set %v, lr %g, value lr %g, clip %g, epochs %d, reference set %v)",
 			cfg.Reward != nil, cfg.LR, cfg.ValueLR, cfg.ClipEps, cfg.Epochs, ref != nil)
 	}
-	m := &PPO{Cfg: cfg, Policy: pol, Ref: ref, Task: task, Value: NewCriticNet(pol.Model, "value", 32, 64)}
+	m := &PPO{Cfg: cfg, Policy: pol, Ref: NewLogProber(ref), Task: task, Value: NewCriticNet(pol, "value", 32, 64)}
 	var err error
-	m.step, err = newClippedStep(pol, cfg.LR, cfg.ClipEps, 0, "ppo")
+	m.step, err = newClippedStep(pol, cfg.LR, cfg.ClipEps, cfg.ClipEps, 0, SumPerProgram, "ppo")
 	return m, err
 }
 
@@ -77,16 +77,16 @@ func GAE(r, v []float64, gamma, lambda float64) (adv, returns []float64) {
 // Iterate samples one program per row, scores it, estimates advantages with GAE and runs
 // Cfg.Epochs clipped policy updates and value updates.
 func (m *PPO) Iterate(rows []int) (Stats, error) {
-	ro, st, ph, err := m.Policy.sampleAndRun(m.Task, rows, m.Cfg.Temperature, m.Cfg.Reward)
+	ro, st, ph, err := sampleAndRun(m.Policy, m.Task, rows, m.Cfg.Temperature, m.Cfg.Reward)
 	if err != nil {
 		return nil, err
 	}
-	refLogp, err := m.Ref.RolloutLogProbs(ro)
+	refLogp, err := m.Ref.Rollout(ro)
 	if err != nil {
 		return nil, err
 	}
 	ph.mark("reference")
-	values, err := m.Value.PredictValues(m.Policy, ro)
+	values, err := m.Value.PredictValues(ro)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +127,7 @@ func (m *PPO) Iterate(rows []int) (Stats, error) {
 			return nil, err
 		}
 		st["loss"], st["clipped"] = vals[0], vals[1]
-		if st["value_loss"], err = m.Value.TrainValues(m.Policy, ro, returns, m.Cfg.ValueLR); err != nil {
+		if st["value_loss"], err = m.Value.TrainValues(ro, returns, m.Cfg.ValueLR); err != nil {
 			return nil, err
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
 	"github.com/execfeed/execfeed/lib/reward"
-	"github.com/execfeed/execfeed/lib/seq2seq"
 	"github.com/execfeed/execfeed/lib/trainer"
 )
 
@@ -53,11 +52,12 @@ func DefaultReinforceConfig() ReinforceConfig {
 // more for longer programs, so it is not the default.
 type Reinforce struct {
 	Cfg    ReinforceConfig
-	Policy *Policy
+	Policy Policy
 	Critic *CriticNet // nil unless Cfg.Critic
 	Task   *Task
-	// Labelled is the supervised data for interleaved CE steps (Cfg.CEEvery).
-	Labelled *seq2seq.Encoded
+	// Labelled is the supervised data for interleaved CE steps (Cfg.CEEvery): prompts whose
+	// Reference is imitated.
+	Labelled *Task
 
 	step, ceStep *trainer.Step
 	iter         int
@@ -66,7 +66,7 @@ type Reinforce struct {
 
 // NewReinforce prepares the trainer. The policy's generator should start from a CE-trained
 // checkpoint (trainer.CopyWeights); the critic starts from random weights in the same store.
-func NewReinforce(cfg ReinforceConfig, pol *Policy, task *Task, labelled *seq2seq.Encoded, seed int64) (*Reinforce, error) {
+func NewReinforce(cfg ReinforceConfig, pol Policy, task *Task, labelled *Task, seed int64) (*Reinforce, error) {
 	if cfg.Reward == nil || cfg.LR <= 0 || (cfg.Critic && cfg.CriticLR <= 0) || cfg.Temperature <= 0 {
 		return nil, fmt.Errorf("rl: reinforce: bad config (reward set %v, lr %g, critic lr %g, temperature %g)",
 			cfg.Reward != nil, cfg.LR, cfg.CriticLR, cfg.Temperature)
@@ -76,20 +76,21 @@ func NewReinforce(cfg ReinforceConfig, pol *Policy, task *Task, labelled *seq2se
 	}
 	m := &Reinforce{Cfg: cfg, Policy: pol, Task: task, Labelled: labelled, rng: rand.New(rand.NewPCG(uint64(seed), 41))}
 	if cfg.Critic {
-		m.Critic = NewCriticNet(pol.Model, "critic", 32, 64)
+		m.Critic = NewCriticNet(pol, "critic", 32, 64)
 	}
 	var err error
 	opt := optimizer.Adam().LearningRate(cfg.LR).Done()
-	m.step, err = trainer.NewStep(pol.Backend, pol.Store, "/"+seq2seq.Scope, opt, "reinforce",
+	k := pol.NumInputs()
+	m.step, err = trainer.NewStep(pol.Backend(), pol.Store(), pol.TrainedScope(), opt, "reinforce",
 		func(root *model.Scope, in []*graph.Node) (*graph.Node, []*graph.Node) {
-			logp := pol.logProbs(root, in)
-			return PolicyGradient(logp, in[4], in[5]), nil
+			logp := pol.TokenLogProbs(root, in)
+			return PolicyGradient(logp, in[k], in[k+1]), nil
 		})
 	if err != nil {
 		return nil, err
 	}
 	if cfg.CEEvery > 0 {
-		if m.ceStep, err = pol.CEStep(optimizer.Adam().LearningRate(cfg.LR).Done()); err != nil {
+		if m.ceStep, err = NewSFTStep(pol, cfg.LR); err != nil {
 			return nil, err
 		}
 	}
@@ -108,13 +109,13 @@ func (m *Reinforce) Name() string {
 func (m *Reinforce) Iterate(rows []int) (Stats, error) {
 	m.iter++
 	pol := m.Policy
-	ro, st, ph, err := pol.sampleAndRun(m.Task, rows, m.Cfg.Temperature, m.Cfg.Reward)
+	ro, st, ph, err := sampleAndRun(pol, m.Task, rows, m.Cfg.Temperature, m.Cfg.Reward)
 	if err != nil {
 		return nil, err
 	}
 	warm := m.iter <= m.Cfg.CriticWarmup && m.Critic != nil
 	if !warm {
-		base, err := pol.Greedy(m.Task, rows)
+		base, err := Sample(pol, m.Task, rows, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -126,7 +127,7 @@ func (m *Reinforce) Iterate(rows []int) (Stats, error) {
 		weights := make([]float32, len(ro.Tokens))
 		var q []float32
 		if m.Critic != nil {
-			if q, _, err = m.Critic.PredictClasses(pol, ro); err != nil {
+			if q, _, err = m.Critic.PredictClasses(ro); err != nil {
 				return nil, err
 			}
 			ph.mark("critic")
@@ -145,9 +146,13 @@ func (m *Reinforce) Iterate(rows []int) (Stats, error) {
 				weights[r*ro.T+t] = float32(w)
 			}
 		}
-		decIn, tgt, mask := ro.Sequences()
-		vals, err := m.step.Run(ro.Batch.Src, ro.Batch.SrcLen, decIn, tgt,
-			tensors.FromFlatDataAndDimensions(weights, len(ro.Rows), ro.T), mask)
+		in, err := ro.Inputs()
+		if err != nil {
+			return nil, err
+		}
+		B := len(ro.Rows)
+		vals, err := m.step.Run(tensorArgs(in, tensors.FromFlatDataAndDimensions(weights, B, ro.T),
+			tensors.FromFlatDataAndDimensions(ro.Mask(), B, ro.T))...)
 		if err != nil {
 			return nil, err
 		}
@@ -157,7 +162,7 @@ func (m *Reinforce) Iterate(rows []int) (Stats, error) {
 		st["advantage"] = adv / float64(ro.N)
 	}
 	if m.Critic != nil {
-		loss, acc, err := m.Critic.TrainClasses(pol, ro, m.Cfg.CriticLR)
+		loss, acc, err := m.Critic.TrainClasses(ro, m.Cfg.CriticLR)
 		if err != nil {
 			return nil, err
 		}
@@ -165,9 +170,8 @@ func (m *Reinforce) Iterate(rows []int) (Stats, error) {
 		ph.mark("critic")
 	}
 	if m.ceStep != nil && m.iter%m.Cfg.CEEvery == 0 {
-		idx := m.Labelled.Epoch(pol.Batch, m.rng, true)[0]
-		b := m.Labelled.Batch(idx, pol.Batch)
-		vals, err := m.ceStep.Run(b.Src, b.SrcLen, b.DecIn, b.Tgt)
+		idx := m.rng.Perm(m.Labelled.Len())[:min(pol.BatchSize(), m.Labelled.Len())]
+		vals, err := RunSFT(m.ceStep, pol, m.Labelled, idx)
 		if err != nil {
 			return nil, err
 		}

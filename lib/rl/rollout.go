@@ -1,15 +1,20 @@
-// Package rl trains the seq2seq generator from execution feedback with reinforcement learning:
+// Package rl trains program generators from execution feedback with reinforcement learning:
 // the critic-augmented REINFORCE of seed 004 (reinforce.go, critic.go), binary-reward PPO and
 // trace-based DPO of seed 001 (ppo.go, dpo.go), and GRPO with or without the execution-grounded
 // credit assignment of seed 003 (grpo.go, egca.go).
 //
+// Methods see two seams only. A Task (task.go) is prompts with reference programs and unit tests,
+// an executor from the sandbox, and a Language: how a program is tokenised, how runs are compared
+// for trace preferences, where a failing program first diverges. A Policy (policy.go) is any
+// autoregressive model that writes programs and scores given ones. RPN (lib/rpntask) and Python
+// (lib/pytask) are tasks; the GRU encoder-decoder (seq2seq.Policy) and the GPT-2 transformer are
+// policies.
+//
 // Every method is the same loop - sample programs, run them in the sandbox, score them, update -
 // and shares the machinery in this file and in loss.go:
 //
-//	task, _ := rl.NewTask(model, rpn.Ext, examples, rl.DefaultTests, seed) // prompts + unit tests
-//	pol := rl.NewPolicy(gen)                                               // a seq2seq.Generator
-//	ro, _ := pol.Sample(task, rows, 1.0)                                   // programs + log-probs
-//	_ = ro.Execute(reward.Outcome)                                         // outcome, trace, reward
+//	ro, _ := rl.Sample(pol, task, rows, 1.0) // programs + log-probs
+//	_ = ro.Execute(reward.Outcome)           // outcome, trace, reward
 //
 // A method then turns the rollout's rewards into per-token weights or advantages and runs one of
 // the losses of loss.go through a trainer.Step.
@@ -18,213 +23,171 @@ package rl
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"strings"
 
-	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/execfeed/execfeed/lib/reward"
-	"github.com/execfeed/execfeed/lib/rpn"
-	"github.com/execfeed/execfeed/lib/seq2seq"
-	"github.com/execfeed/execfeed/lib/trainer"
 	"github.com/execfeed/execfeed/sandbox"
 )
-
-// DefaultTests is the number of unit tests (random inputs) per RPN prompt.
-const DefaultTests = 6
-
-// InputRange bounds the test inputs: a, b and c are drawn uniformly from [-InputRange, InputRange].
-const InputRange = 9
-
-// Task is what reinforcement learning trains on: prompts (descriptions, encoded for the
-// generator), their reference programs (used only by rewards that compare with a reference, by
-// trace-based preferences and by EGCA - never imitated), and unit tests: inputs with the
-// reference's outputs.
-type Task struct {
-	Dialect  rpn.Dialect
-	Examples []rpn.Example
-	Data     *seq2seq.Encoded
-	Tests    [][]sandbox.Test // per example
-	Dropped  int              // examples left out: their reference fails on almost every input
-}
-
-// NewTask draws n unit tests per example, deterministically from seed, and encodes the examples
-// for model m. Inputs on which the reference fails (division by zero) are skipped. An example
-// whose reference fails on almost every input ("divide b by 0") has no usable tests - every
-// program, the reference included, would be a runtime error - so it is left out; Dropped counts
-// those.
-func NewTask(m *seq2seq.Model, d rpn.Dialect, examples []rpn.Example, n int, seed uint64) (*Task, error) {
-	if n < 1 {
-		return nil, fmt.Errorf("rl: %d tests per prompt, want at least 1", n)
-	}
-	t := &Task{Dialect: d}
-	for i, ex := range examples {
-		ref, err := sandbox.CompileRPN(ex.Program, d)
-		if err != nil {
-			return nil, fmt.Errorf("rl: example %d reference %q: %w", i, ex.Program, err)
-		}
-		rng := rand.New(rand.NewPCG(seed, uint64(i)))
-		var tests []sandbox.Test
-		for try := 0; len(tests) < n && try < 20*n; try++ {
-			env := rpn.Env{A: draw(rng), B: draw(rng), C: draw(rng)}
-			if want, err := ref.Eval(env); err == nil {
-				tests = append(tests, sandbox.Test{Env: env, Want: want})
-			}
-		}
-		if len(tests) < n {
-			t.Dropped++
-			continue
-		}
-		t.Examples = append(t.Examples, ex)
-		t.Tests = append(t.Tests, tests)
-	}
-	if len(t.Examples) == 0 {
-		return nil, fmt.Errorf("rl: none of the %d examples has a reference that runs", len(examples))
-	}
-	var err error
-	if t.Data, err = m.Prepare(t.Examples); err != nil {
-		return nil, fmt.Errorf("rl: %w", err)
-	}
-	return t, nil
-}
-
-func draw(rng *rand.Rand) int64 { return rng.Int64N(2*InputRange+1) - InputRange }
-
-// Len is the number of prompts.
-func (t *Task) Len() int { return len(t.Examples) }
-
-// Envs returns the inputs of example i's tests.
-func (t *Task) Envs(i int) []rpn.Env {
-	envs := make([]rpn.Env, len(t.Tests[i]))
-	for j, test := range t.Tests[i] {
-		envs[j] = test.Env
-	}
-	return envs
-}
-
-// Policy is a generator seen as a policy: it samples programs and scores given token sequences
-// (log-probabilities of every token, teacher-forced).
-type Policy struct {
-	*seq2seq.Generator
-	logp *model.Exec
-}
-
-// NewPolicy wraps a generator.
-func NewPolicy(g *seq2seq.Generator) *Policy { return &Policy{Generator: g} }
 
 // Rollout is a batch of programs generated for prompts of a Task, with what happened when they ran.
 // Rows past N are padding (they repeat row 0) and are masked out of every loss.
 type Rollout struct {
-	Task *Task
-	Rows []int // example index of each row
-	N    int   // real rows
-	T    int   // positions per row (the generator's TgtLen)
-	// Batch holds the description tensors of the rows.
-	Batch seq2seq.Batch
+	Task   *Task
+	Policy Policy
+	Rows   []int // prompt index of each row (BatchSize entries)
+	N      int   // real rows
+	T      int   // positions per row (the policy's MaxTokens)
 	// Tokens are the generated ids [B,T]; LogProbs their log-probabilities under the policy that
-	// generated them (temperature 1; nil for greedy rollouts).
+	// generated them (nil for greedy rollouts).
 	Tokens   []int32
 	LogProbs []float32
 	// Lengths counts the positions of each row that were generated before decoding stopped: the
-	// program's tokens plus the EOS (or PAD) that ended it, at most T.
-	Lengths  []int
-	Programs [][]string
+	// program's tokens plus the end token that ended it, at most T.
+	Lengths []int
+	// Programs are the completions' source texts (the policy's Decode); Lexemes their tokens in
+	// the task's language (nil for a program the language cannot tokenise).
+	Programs []string
+	Lexemes  [][]string
 	Results  []sandbox.Result
 	Samples  []reward.Sample
 	Rewards  []float64
-
-	vocab *seq2seq.Vocab
+	// Reward, when the reward is a weighted sum of named parts (Rewards), holds each part's
+	// value per real row.
+	Parts map[string][]float64
 }
 
-// Sample draws one program per entry of rows (example indices of task, at most the generator's
-// batch size; repeat an index to draw several programs for one prompt) at the given temperature.
-func (p *Policy) Sample(task *Task, rows []int, temperature float32) (*Rollout, error) {
-	ro, err := p.newRollout(task, rows)
-	if err != nil {
-		return nil, err
-	}
-	toks, logp, err := p.SampleBatch(ro.Batch, temperature)
-	if err != nil {
-		return nil, err
-	}
-	V := p.Tgt.Size()
-	ro.Tokens, ro.LogProbs = toks, make([]float32, len(toks))
-	for i, id := range toks {
-		ro.LogProbs[i] = logp[i*V+int(id)]
-	}
-	ro.decode()
-	return ro, nil
-}
-
-// Greedy decodes one program per entry of rows greedily (seed 004's baseline sample).
-func (p *Policy) Greedy(task *Task, rows []int) (*Rollout, error) {
-	ro, err := p.newRollout(task, rows)
-	if err != nil {
-		return nil, err
-	}
-	if ro.Tokens, err = p.GreedyBatch(ro.Batch); err != nil {
-		return nil, err
-	}
-	ro.decode()
-	return ro, nil
-}
-
-func (p *Policy) newRollout(task *Task, rows []int) (*Rollout, error) {
-	if len(rows) == 0 || len(rows) > p.Batch {
-		return nil, fmt.Errorf("rl: %d rows for a generator of batch size %d", len(rows), p.Batch)
+// Sample draws one program per entry of rows (prompt indices of task, at most the policy's batch
+// size; repeat an index to draw several programs for one prompt) at the given temperature; a
+// temperature of 0 decodes greedily (seed 004's baseline sample).
+func Sample(pol Policy, task *Task, rows []int, temperature float32) (*Rollout, error) {
+	B := pol.BatchSize()
+	if len(rows) == 0 || len(rows) > B {
+		return nil, fmt.Errorf("rl: %d rows for a policy of batch size %d", len(rows), B)
 	}
 	for _, r := range rows {
 		if r < 0 || r >= task.Len() {
 			return nil, fmt.Errorf("rl: row %d outside the task's %d prompts", r, task.Len())
 		}
 	}
-	b := task.Data.Batch(rows, p.Batch)
-	return &Rollout{Task: task, Rows: b.Index, N: b.N, T: p.Cfg.TgtLen, Batch: b, vocab: p.Tgt}, nil
+	full := make([]int, B)
+	for i := range full {
+		full[i] = rows[0]
+		if i < len(rows) {
+			full[i] = rows[i]
+		}
+	}
+	ro := &Rollout{Task: task, Policy: pol, Rows: full, N: len(rows), T: pol.MaxTokens()}
+	var err error
+	if ro.Tokens, ro.LogProbs, ro.Lengths, err = pol.Generate(task.Texts(full), temperature); err != nil {
+		return nil, fmt.Errorf("rl: task %q: generating: %w", task.Name, err)
+	}
+	ro.decode()
+	return ro, nil
 }
 
-// decode fills Programs and Lengths from Tokens.
+// decode fills Programs and Lexemes from Tokens.
 func (ro *Rollout) decode() {
 	B, T := len(ro.Rows), ro.T
-	ro.Programs, ro.Lengths = make([][]string, B), make([]int, B)
+	ro.Programs, ro.Lexemes = make([]string, B), make([][]string, B)
 	for r := range B {
-		row := ro.Tokens[r*T : (r+1)*T]
-		ro.Programs[r] = ro.vocab.Decode(row)
-		n := T
-		for t, id := range row {
-			if id == seq2seq.EOS || id == seq2seq.PAD {
-				n = t + 1
-				break
-			}
+		ro.Programs[r] = ro.Policy.Decode(ro.Tokens[r*T : r*T+ro.Lengths[r]])
+		if lex, err := ro.Task.Lang.Tokenize(ro.Programs[r]); err == nil {
+			ro.Lexemes[r] = lex
 		}
-		ro.Lengths[r] = n
 	}
 }
 
-// Execute runs every real row's program against its prompt's tests (with the reference, so that
-// StepsCorrect measures trace agreement), fills Results and Samples, and scores each sample with f.
+// Execute runs every real row's program against its prompt's tests (traced when the language's
+// rules need traces), fills Results and Samples, and scores each sample with f.
 func (ro *Rollout) Execute(f reward.Func) error {
-	var exec sandbox.RPNExecutor
-	lang := sandbox.Language(ro.Task.Dialect.String())
+	return ro.execute(func(s reward.Sample) (float64, map[string]float64, error) { return f(s), nil, nil })
+}
+
+// ExecuteRewards is Execute with a weighted sum of named rewards: each part is kept in Parts,
+// and a reward that panics, or does not return within its time limit, is an error naming the
+// reward and the sample.
+func (ro *Rollout) ExecuteRewards(rs Rewards) error {
+	if err := rs.validate(); err != nil {
+		return err
+	}
+	return ro.execute(rs.score)
+}
+
+func (ro *Rollout) execute(score func(reward.Sample) (float64, map[string]float64, error)) error {
+	task := ro.Task
+	lang := task.Lang
+	opts := task.Options
+	if lang.NeedsTrace() {
+		opts.Trace = true
+	}
+	rows := ro.Rows[:ro.N]
+	// Runs whose options agree go to the executor as one batch (a Python pool runs them in
+	// parallel); RPN names each prompt's reference in its options, so its runs go one by one.
+	type group struct {
+		opts sandbox.Options
+		idx  []int
+	}
+	var groups []group
+	for r := range ro.N {
+		o := lang.RunOptions(task.Prompts[rows[r]], opts)
+		if len(groups) == 0 || groups[len(groups)-1].opts != o {
+			groups = append(groups, group{opts: o})
+		}
+		g := &groups[len(groups)-1]
+		g.idx = append(g.idx, r)
+	}
 	ro.Results = make([]sandbox.Result, ro.N)
+	ctx := context.Background()
+	for _, g := range groups {
+		jobs := make([]sandbox.Job, len(g.idx))
+		for i, r := range g.idx {
+			p := task.Prompts[rows[r]]
+			jobs[i] = sandbox.Job{Program: sandbox.Program{Lang: lang.Name(), Source: p.Program(ro.Programs[r])}, Tests: p.Tests}
+		}
+		res, err := task.Exec.RunBatch(ctx, jobs, g.opts)
+		if err != nil {
+			return fmt.Errorf("rl: task %q: running samples: %w", task.Name, err)
+		}
+		for i, r := range g.idx {
+			ro.Results[r] = res[i]
+		}
+	}
+	var refs []sandbox.Result
+	if lang.NeedsTrace() {
+		var err error
+		if refs, err = task.referenceRuns(ctx, rows); err != nil {
+			return err
+		}
+	}
 	ro.Samples = make([]reward.Sample, ro.N)
 	ro.Rewards = make([]float64, ro.N)
 	for r := range ro.N {
-		i := ro.Rows[r]
-		ex := ro.Task.Examples[i]
-		toks := ro.Programs[r]
-		src := strings.Join(toks, " ")
-		res, err := exec.Run(context.Background(), sandbox.Program{Lang: lang, Source: src}, ro.Task.Tests[i],
-			sandbox.Options{Reference: ex.Program})
-		if err != nil {
-			return fmt.Errorf("rl: running %q: %w", src, err)
+		p := task.Prompts[rows[r]]
+		res := ro.Results[r]
+		var ref sandbox.Result
+		if refs != nil {
+			ref = refs[r]
 		}
-		ro.Results[r] = res
-		ro.Samples[r] = reward.Sample{Task: string(lang), Description: ex.Description, Program: src, Tokens: toks,
-			Reference: ex.Program, ReferenceTokens: ex.ProgramTokens(), Outcome: res.Outcome, Passed: res.Passed,
-			Total: len(ro.Task.Tests[i]), Error: res.Error, StepsCorrect: res.StepsCorrect, DivergencePos: -1}
-		ro.Rewards[r] = f(ro.Samples[r])
+		refLex, _ := lang.Tokenize(p.Reference)
+		ro.Samples[r] = reward.Sample{Task: task.Name, Description: p.Text, Program: ro.Programs[r], Tokens: ro.Lexemes[r],
+			Reference: p.Reference, ReferenceTokens: refLex, Outcome: res.Outcome, Passed: res.Passed,
+			Total: len(p.Tests), Error: res.Error, StepsCorrect: lang.StepsCorrect(p, res, ref), DivergencePos: -1,
+			Tests: res.Tests, Trace: res.Trace}
+		v, parts, err := score(ro.Samples[r])
+		if err != nil {
+			return fmt.Errorf("rl: task %q prompt %s sample %q: %w", task.Name, p.ID, ro.Programs[r], err)
+		}
+		ro.Rewards[r] = v
+		for name, x := range parts {
+			if ro.Parts == nil {
+				ro.Parts = map[string][]float64{}
+			}
+			if ro.Parts[name] == nil {
+				ro.Parts[name] = make([]float64, ro.N)
+			}
+			ro.Parts[name][r] = x
+		}
 	}
 	return nil
 }
@@ -240,23 +203,10 @@ func (ro *Rollout) Mask() []float32 {
 	return m
 }
 
-// Sequences returns the rollout's programs as teacher-forcing tensors: decoder input (BOS, then
-// the tokens), targets (the tokens) and the mask of Mask.
-func (ro *Rollout) Sequences() (decIn, tgt, mask *tensors.Tensor) {
-	B, T := len(ro.Rows), ro.T
-	return tensors.FromFlatDataAndDimensions(ro.decoderInput(), B, T), tensors.FromFlatDataAndDimensions(ro.Tokens, B, T),
-		tensors.FromFlatDataAndDimensions(ro.Mask(), B, T)
-}
-
-// decoderInput is BOS followed by each row's tokens shifted right, [B,T].
-func (ro *Rollout) decoderInput() []int32 {
-	B, T := len(ro.Rows), ro.T
-	in := make([]int32, B*T)
-	for r := range B {
-		in[r*T] = seq2seq.BOS
-		copy(in[r*T+1:(r+1)*T], ro.Tokens[r*T:(r+1)*T-1])
-	}
-	return in
+// Inputs returns the policy's teacher-forcing inputs of the rollout's rows: the tensors its
+// TokenLogProbs reads.
+func (ro *Rollout) Inputs() ([]*tensors.Tensor, error) {
+	return ro.Policy.Inputs(ro.Task.Texts(ro.Rows), ro.Tokens)
 }
 
 // PassCount is the number of real rows whose program passed every test.
@@ -270,52 +220,46 @@ func (ro *Rollout) PassCount() int {
 	return n
 }
 
-// logProbs is TokenLogProbs of the policy's generator on graph inputs src, srcLen, decIn, tgt
-// (in[0:4]), the first inputs of every policy step.
-func (p *Policy) logProbs(root *model.Scope, in []*graph.Node) *graph.Node {
-	return TokenLogProbs(p.Model, root.In(seq2seq.Scope), in[0], in[1], in[2], in[3])
-}
-
-// RolloutLogProbs returns the log-probabilities [B*T] of a rollout's tokens under this policy
-// (e.g. the frozen reference's, for a KL term).
-func (p *Policy) RolloutLogProbs(ro *Rollout) ([]float32, error) {
-	decIn, tgt, _ := ro.Sequences()
-	return p.TokenLogProbs(ro.Batch, decIn, tgt)
-}
-
-// TokenLogProbs returns log π(tgt_t | tgt_<t, description) [B*T] under the policy's current weights.
-func (p *Policy) TokenLogProbs(b seq2seq.Batch, decIn, tgt *tensors.Tensor) ([]float32, error) {
-	if p.logp == nil {
-		exec, err := trainer.NewExec(p.Backend, p.Store, "logprobs", func(root *model.Scope, in []*graph.Node) []*graph.Node {
-			return []*graph.Node{p.logProbs(root, in)}
-		})
-		if err != nil {
-			return nil, err
-		}
-		p.logp = exec
-	}
-	res, err := p.logp.Call(b.Src, b.SrcLen, decIn, tgt)
-	if err != nil {
-		return nil, fmt.Errorf("rl: log-probabilities: %w", err)
-	}
-	out := tensors.MustCopyFlatData[float32](res[0])
-	res[0].FinalizeAll()
-	return out, nil
-}
-
-// Select gathers the rows order (indices into the rollout, len(order) == the batch size) into a
-// new batch: descriptions, teacher-forcing tensors and mask, e.g. DPO's chosen and rejected rows.
-func (ro *Rollout) Select(order []int) (b seq2seq.Batch, decIn, tgt, mask *tensors.Tensor) {
+// Select gathers the rows order (indices into the rollout, len(order) == the batch size) into
+// prompts and token rows, e.g. DPO's chosen and rejected rows, with their mask.
+func (ro *Rollout) Select(order []int) (prompts []string, ids []int32, mask []float32) {
 	B, T := len(order), ro.T
-	in, m := ro.decoderInput(), ro.Mask()
-	oIn, oTg, oM := make([]int32, B*T), make([]int32, B*T), make([]float32, B*T)
-	examples := make([]int, B)
+	m := ro.Mask()
+	ids, mask, prompts = make([]int32, B*T), make([]float32, B*T), make([]string, B)
 	for i, r := range order {
-		copy(oIn[i*T:(i+1)*T], in[r*T:(r+1)*T])
-		copy(oTg[i*T:(i+1)*T], ro.Tokens[r*T:(r+1)*T])
-		copy(oM[i*T:(i+1)*T], m[r*T:(r+1)*T])
-		examples[i] = ro.Rows[r]
+		copy(ids[i*T:(i+1)*T], ro.Tokens[r*T:(r+1)*T])
+		copy(mask[i*T:(i+1)*T], m[r*T:(r+1)*T])
+		prompts[i] = ro.Task.Prompts[ro.Rows[r]].Text
 	}
-	return ro.Task.Data.Batch(examples, B), tensors.FromFlatDataAndDimensions(oIn, B, T),
-		tensors.FromFlatDataAndDimensions(oTg, B, T), tensors.FromFlatDataAndDimensions(oM, B, T)
+	return prompts, ids, mask
+}
+
+// TokenSpan maps a byte span [start, end) of row r's program to the positions [first, last] of
+// the row's tokens that produced it, by decoding growing prefixes of the row: token t covers
+// the bytes its decoding added. A span at the end of the program (start == its length) maps to
+// the row's end token, when the row has one. ok is false when the span cannot be mapped.
+func (ro *Rollout) TokenSpan(r, start, end int) (first, last int, ok bool) {
+	row := ro.Tokens[r*ro.T : r*ro.T+ro.Lengths[r]]
+	first, last = -1, -1
+	prev := 0
+	for t := range row {
+		n := len(ro.Policy.Decode(row[:t+1]))
+		if n > prev { // token t wrote bytes [prev, n)
+			if first < 0 && n > start {
+				first = t
+			}
+			if first >= 0 && prev < max(end, start+1) {
+				last = t
+			}
+		}
+		prev = n
+	}
+	if first >= 0 {
+		return first, last, true
+	}
+	if start >= len(ro.Programs[r]) && len(row) > 0 && len(ro.Policy.Decode(row[:len(row)-1])) == len(ro.Programs[r]) {
+		// The row's last position wrote nothing: it is the end token, which the blame falls on.
+		return len(row) - 1, len(row) - 1, true
+	}
+	return 0, 0, false
 }

@@ -1,10 +1,12 @@
 package rl
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/execfeed/execfeed/lib/metrics"
@@ -60,15 +62,20 @@ func (p *Prompts) Next() []int {
 
 // sampleAndRun samples programs for rows, runs and scores them with f, and starts the iteration's
 // statistics (rolloutStats) and phase timings ("sample", "execute").
-func (p *Policy) sampleAndRun(task *Task, rows []int, temperature float32, f reward.Func) (*Rollout, Stats, *phases, error) {
+func sampleAndRun(pol Policy, task *Task, rows []int, temperature float32, f reward.Func) (*Rollout, Stats, *phases, error) {
+	return sampleAndRunWith(pol, task, rows, temperature, func(ro *Rollout) error { return ro.Execute(f) })
+}
+
+// sampleAndRunWith is sampleAndRun with the execution step given (e.g. ExecuteRewards).
+func sampleAndRunWith(pol Policy, task *Task, rows []int, temperature float32, execute func(*Rollout) error) (*Rollout, Stats, *phases, error) {
 	st := Stats{}
 	ph := startPhases(st)
-	ro, err := p.Sample(task, rows, temperature)
+	ro, err := Sample(pol, task, rows, temperature)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	ph.mark("sample")
-	if err := ro.Execute(f); err != nil {
+	if err := execute(ro); err != nil {
 		return nil, nil, nil, err
 	}
 	ph.mark("execute")
@@ -114,24 +121,93 @@ type Evaluation struct {
 	Outcomes map[string]float64 `json:"sample_outcomes"` // fraction of samples per outcome class
 }
 
-// Evaluate scores pol on task: greedy decoding scored by metrics.Score (exact and functional
+// Greedy decodes one program per prompt of task greedily, in order, and returns their sources.
+func Greedy(pol Policy, task *Task) ([]string, error) {
+	out := make([]string, 0, task.Len())
+	B := pol.BatchSize()
+	for lo := 0; lo < task.Len(); lo += B {
+		rows := make([]int, 0, B)
+		for i := lo; i < min(lo+B, task.Len()); i++ {
+			rows = append(rows, i)
+		}
+		ro, err := Sample(pol, task, rows, 0)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ro.Programs[:ro.N]...)
+	}
+	return out, nil
+}
+
+// ScoreGreedy scores greedy predictions (one per prompt of task): exact match of the lexemes
+// with the reference's, and functional accuracy. A language that decides equivalence itself
+// (GreedyScorer: RPN) scores them; otherwise a prediction is functional when it passes the
+// prompt's unit tests and well-formed when it is not a compile error.
+func ScoreGreedy(task *Task, preds []string) (metrics.Accuracy, error) {
+	if len(preds) != task.Len() || task.Len() == 0 {
+		return metrics.Accuracy{}, fmt.Errorf("rl: %d predictions for the %d prompts of task %q", len(preds), task.Len(), task.Name)
+	}
+	a := metrics.Accuracy{N: len(preds)}
+	refs := make([]string, task.Len())
+	for i, p := range task.Prompts {
+		refs[i] = p.Reference
+	}
+	var exact, functional, wellFormed []bool
+	if gs, ok := task.Lang.(GreedyScorer); ok {
+		exact, functional, wellFormed = gs.ScoreGreedy(preds, refs)
+	} else {
+		jobs := make([]sandbox.Job, len(preds))
+		exact = make([]bool, len(preds))
+		for i, p := range task.Prompts {
+			jobs[i] = sandbox.Job{Program: sandbox.Program{Lang: task.Lang.Name(), Source: p.Program(preds[i])}, Tests: p.Tests}
+			pl, err1 := task.Lang.Tokenize(preds[i])
+			rl, err2 := task.Lang.Tokenize(refs[i])
+			exact[i] = err1 == nil && err2 == nil && slices.Equal(pl, rl)
+		}
+		res, err := task.Exec.RunBatch(context.Background(), jobs, task.Options)
+		if err != nil {
+			return a, fmt.Errorf("rl: task %q: running greedy predictions: %w", task.Name, err)
+		}
+		functional, wellFormed = make([]bool, len(res)), make([]bool, len(res))
+		for i, r := range res {
+			functional[i], wellFormed[i] = r.Outcome == sandbox.PassedTest, r.Outcome != sandbox.CompileError
+		}
+	}
+	for i := range preds {
+		a.Exact += b2f(exact[i])
+		a.Functional += b2f(functional[i])
+		a.WellFormed += b2f(wellFormed[i])
+	}
+	n := float64(a.N)
+	a.Exact, a.Functional, a.WellFormed = a.Exact/n, a.Functional/n, a.WellFormed/n
+	return a, nil
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Evaluate scores pol on task: greedy decoding scored by ScoreGreedy (exact and functional
 // match), and n samples per prompt at the given temperature run against the unit tests, for
 // pass@k at each k of ks (k <= n). n = 0 skips sampling.
-func Evaluate(pol *Policy, task *Task, n int, temperature float32, ks []int) (*Evaluation, error) {
-	preds, err := pol.Predict(task.Data)
+func Evaluate(pol Policy, task *Task, n int, temperature float32, ks []int) (*Evaluation, error) {
+	preds, err := Greedy(pol, task)
 	if err != nil {
 		return nil, err
 	}
 	ev := &Evaluation{Samples: n}
-	if ev.Greedy, err = metrics.Score(task.Dialect, preds, task.Examples); err != nil {
+	if ev.Greedy, err = ScoreGreedy(task, preds); err != nil {
 		return nil, err
 	}
 	if n == 0 {
 		return ev, nil
 	}
-	per := pol.Batch / n
+	per := pol.BatchSize() / n
 	if per < 1 {
-		return nil, fmt.Errorf("rl: %d samples per prompt exceed the batch size %d", n, pol.Batch)
+		return nil, fmt.Errorf("rl: %d samples per prompt exceed the batch size %d", n, pol.BatchSize())
 	}
 	counts := make([]passk.Count, 0, task.Len())
 	ev.Outcomes = map[string]float64{}
@@ -143,7 +219,7 @@ func Evaluate(pol *Policy, task *Task, n int, temperature float32, ks []int) (*E
 				rows = append(rows, i)
 			}
 		}
-		ro, err := pol.Sample(task, rows, temperature)
+		ro, err := Sample(pol, task, rows, temperature)
 		if err != nil {
 			return nil, err
 		}
@@ -203,22 +279,23 @@ type CriticReport struct {
 
 // EvaluateCritic samples one program per prompt of task (temperature 1), runs it, and scores the
 // critic's pooled prediction of its outcome class.
-func EvaluateCritic(c *CriticNet, pol *Policy, task *Task) (*CriticReport, error) {
+func EvaluateCritic(c *CriticNet, pol Policy, task *Task) (*CriticReport, error) {
 	rep := &CriticReport{Recall: map[string]float64{}, Support: map[string]int{}}
 	right := map[string]int{}
-	for lo := 0; lo < task.Len(); lo += pol.Batch {
-		rows := make([]int, 0, pol.Batch)
-		for i := lo; i < min(lo+pol.Batch, task.Len()); i++ {
+	B := pol.BatchSize()
+	for lo := 0; lo < task.Len(); lo += B {
+		rows := make([]int, 0, B)
+		for i := lo; i < min(lo+B, task.Len()); i++ {
 			rows = append(rows, i)
 		}
-		ro, err := pol.Sample(task, rows, 1)
+		ro, err := Sample(pol, task, rows, 1)
 		if err != nil {
 			return nil, err
 		}
 		if err := ro.Execute(Passed); err != nil {
 			return nil, err
 		}
-		_, pooled, err := c.PredictClasses(pol, ro)
+		_, pooled, err := c.PredictClasses(ro)
 		if err != nil {
 			return nil, err
 		}

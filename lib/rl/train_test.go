@@ -1,4 +1,4 @@
-package rl
+package rl_test
 
 import (
 	"math/rand/v2"
@@ -8,7 +8,9 @@ import (
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
 	"github.com/execfeed/execfeed/lib/reward"
+	. "github.com/execfeed/execfeed/lib/rl"
 	"github.com/execfeed/execfeed/lib/rpn"
+	"github.com/execfeed/execfeed/lib/rpntask"
 	"github.com/execfeed/execfeed/lib/seq2seq"
 	"github.com/execfeed/execfeed/lib/trainer"
 )
@@ -44,11 +46,11 @@ func sft(t *testing.T) (*seq2seq.Generator, *Task, *Task) {
 			t.Fatal(err)
 		}
 	}
-	prompts, err := NewTask(m, rpn.Ext, split.Train[300:1300], DefaultTests, 5)
+	prompts, err := rpntask.NewTask(rpn.Ext, split.Train[300:1300], rpntask.DefaultTests, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
-	held, err := NewTask(m, rpn.Ext, split.Test[:256], DefaultTests, 6)
+	held, err := rpntask.NewTask(rpn.Ext, split.Test[:256], rpntask.DefaultTests, 6)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +72,8 @@ func TestCriticAndReinforce(t *testing.T) {
 	if err := trainer.CopyWeights(store, gen.Store, trainer.WeightsUnder(seq2seq.Scope)); err != nil {
 		t.Fatal(err)
 	}
-	pol := NewPolicy(&seq2seq.Generator{Model: gen.Model, Backend: gen.Backend, Store: store, Batch: gen.Batch})
+	pol := seq2seq.NewPolicy(&seq2seq.Generator{Model: gen.Model, Backend: gen.Backend, Store: store, Batch: gen.Batch},
+		rpntask.Language{Dialect: rpn.Ext})
 	before, err := Evaluate(pol, held, 4, 1, []int{1})
 	if err != nil {
 		t.Fatal(err)

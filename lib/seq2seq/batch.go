@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 
 	"github.com/gomlx/gomlx/core/tensors"
 
@@ -12,41 +13,50 @@ import (
 
 // Encoded is a data set turned into fixed-length id arrays, ready to be cut into batches.
 type Encoded struct {
-	Examples []rpn.Example
-	Src      []int32 // [N, SrcLen], PAD-padded description ids
-	SrcLen   []int32 // [N]
-	DecIn    []int32 // [N, TgtLen]: BOS, program ids, PAD...
-	Tgt      []int32 // [N, TgtLen]: program ids, EOS, PAD...
-	S, T     int
+	Src    []int32 // [N, SrcLen], PAD-padded description ids
+	SrcLen []int32 // [N]
+	DecIn  []int32 // [N, TgtLen]: BOS, program ids, PAD...
+	Tgt    []int32 // [N, TgtLen]: program ids, EOS, PAD...
+	S, T   int
 }
 
 // Len is the number of examples.
 func (e *Encoded) Len() int { return len(e.SrcLen) }
 
-// Prepare turns examples into ids. A word or token outside the vocabularies, or a description or
-// program longer than the configured lengths, is an error naming the example.
-func (m *Model) Prepare(examples []rpn.Example) (*Encoded, error) {
-	S, T := m.Cfg.SrcLen, m.Cfg.TgtLen
-	n := len(examples)
-	e := &Encoded{Examples: examples, S: S, T: T,
-		Src: make([]int32, n*S), SrcLen: make([]int32, n), DecIn: make([]int32, n*T), Tgt: make([]int32, n*T)}
+// Pair is one training example as tokens: description words and program tokens.
+type Pair struct {
+	Description, Program []string
+}
+
+// RPNPairs turns RPN examples into pairs.
+func RPNPairs(examples []rpn.Example) []Pair {
+	out := make([]Pair, len(examples))
 	for i, ex := range examples {
-		src, err := m.Src.Encode(ex.DescriptionTokens())
+		out[i] = Pair{Description: ex.DescriptionTokens(), Program: ex.ProgramTokens()}
+	}
+	return out
+}
+
+// Prepare turns RPN examples into ids (PreparePairs).
+func (m *Model) Prepare(examples []rpn.Example) (*Encoded, error) {
+	return m.PreparePairs(RPNPairs(examples))
+}
+
+// PreparePairs turns examples into ids. A word or token outside the vocabularies, or a
+// description or program longer than the configured lengths, is an error naming the example.
+func (m *Model) PreparePairs(pairs []Pair) (*Encoded, error) {
+	S, T := m.Cfg.SrcLen, m.Cfg.TgtLen
+	n := len(pairs)
+	e := &Encoded{S: S, T: T,
+		Src: make([]int32, n*S), SrcLen: make([]int32, n), DecIn: make([]int32, n*T), Tgt: make([]int32, n*T)}
+	for i, p := range pairs {
+		src, err := m.EncodeDescription(p.Description)
 		if err != nil {
-			return nil, fmt.Errorf("example %d description %q: %w", i, ex.Description, err)
+			return nil, fmt.Errorf("example %d: %w", i, err)
 		}
-		if len(src) == 0 || len(src) > S {
-			return nil, fmt.Errorf("example %d: description has %d words, want 1..%d", i, len(src), S)
-		}
-		prog, err := m.Tgt.Encode(ex.ProgramTokens())
+		prog, err := m.EncodeProgram(p.Program)
 		if err != nil {
-			return nil, fmt.Errorf("example %d program %q: %w", i, ex.Program, err)
-		}
-		if len(prog)+1 > T {
-			return nil, fmt.Errorf("example %d: program has %d tokens, want at most %d", i, len(prog), T-1)
-		}
-		if m.Cfg.ReverseSource {
-			slices.Reverse(src)
+			return nil, fmt.Errorf("example %d: %w", i, err)
 		}
 		copy(e.Src[i*S:], src)
 		e.SrcLen[i] = int32(len(src))
@@ -56,6 +66,35 @@ func (m *Model) Prepare(examples []rpn.Example) (*Encoded, error) {
 		e.Tgt[i*T+len(prog)] = EOS
 	}
 	return e, nil
+}
+
+// EncodeDescription maps description words to encoder ids, in the order the encoder reads them
+// (reversed with Cfg.ReverseSource). Unknown words and descriptions longer than SrcLen are errors.
+func (m *Model) EncodeDescription(words []string) ([]int32, error) {
+	src, err := m.Src.Encode(words)
+	if err != nil {
+		return nil, fmt.Errorf("description %q: %w", strings.Join(words, " "), err)
+	}
+	if len(src) == 0 || len(src) > m.Cfg.SrcLen {
+		return nil, fmt.Errorf("description has %d words, want 1..%d", len(src), m.Cfg.SrcLen)
+	}
+	if m.Cfg.ReverseSource {
+		slices.Reverse(src)
+	}
+	return src, nil
+}
+
+// EncodeProgram maps program tokens to decoder ids (without EOS). Unknown tokens and programs
+// that leave no room for EOS in TgtLen are errors.
+func (m *Model) EncodeProgram(toks []string) ([]int32, error) {
+	prog, err := m.Tgt.Encode(toks)
+	if err != nil {
+		return nil, fmt.Errorf("program %q: %w", strings.Join(toks, " "), err)
+	}
+	if len(prog)+1 > m.Cfg.TgtLen {
+		return nil, fmt.Errorf("program has %d tokens, want at most %d", len(prog), m.Cfg.TgtLen-1)
+	}
+	return prog, nil
 }
 
 // Batch is one batch of tensors. Rows past N (when the data ran out) repeat row 0 and must be
@@ -113,16 +152,32 @@ func (e *Encoded) Epoch(B int, rng *rand.Rand, dropLast bool) [][]int {
 // NewModel builds the vocabularies for a dialect: description words from the training examples
 // (sorted, so the same data gives the same ids) and the dialect's program tokens.
 func NewModel(cfg Config, d rpn.Dialect, train []rpn.Example) *Model {
+	return NewModelFor(cfg, RPNPairs(train), d.Tokens())
+}
+
+// NewModelFor builds the vocabularies from training pairs: description words (sorted, so the
+// same data gives the same ids) and the program tokens of programTokens followed by those of the
+// pairs' programs not yet listed (sorted).
+func NewModelFor(cfg Config, train []Pair, programTokens []string) *Model {
+	return &Model{Cfg: cfg, Src: NewVocab(sortedUnique(train, func(p Pair) []string { return p.Description }, nil)),
+		Tgt: NewVocab(sortedUnique(train, func(p Pair) []string { return p.Program }, programTokens))}
+}
+
+// sortedUnique lists first, then the tokens of field over pairs that are not in first, sorted.
+func sortedUnique(pairs []Pair, field func(Pair) []string, first []string) []string {
 	seen := map[string]bool{}
-	var words []string
-	for _, ex := range train {
-		for _, w := range ex.DescriptionTokens() {
+	for _, t := range first {
+		seen[t] = true
+	}
+	var more []string
+	for _, p := range pairs {
+		for _, w := range field(p) {
 			if !seen[w] {
 				seen[w] = true
-				words = append(words, w)
+				more = append(more, w)
 			}
 		}
 	}
-	slices.Sort(words)
-	return &Model{Cfg: cfg, Src: NewVocab(words), Tgt: NewVocab(d.Tokens())}
+	slices.Sort(more)
+	return append(slices.Clone(first), more...)
 }

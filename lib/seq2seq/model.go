@@ -7,15 +7,13 @@
 package seq2seq
 
 import (
-	"math"
-
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gomlx/gomlx/ml/model/initializer"
 
 	"github.com/execfeed/execfeed/lib/gru"
+	"github.com/execfeed/execfeed/lib/nn"
 )
 
 // Config holds the model's sizes. Sequence lengths are fixed so that one compiled graph serves
@@ -48,55 +46,6 @@ type Model struct {
 	Src, Tgt *Vocab
 }
 
-// embeddingTable creates (or reuses) the [V,E] embedding table of scope, initialised N(0,1)
-// as in PyTorch. Embed, EmbedSteps and EmbedSoft all read this one table.
-func embeddingTable(scope *model.Scope, g *Graph, vocab, dim int) *Node {
-	return scope.WithInitializer(initializer.RandomNormalFn(scope, 1)).
-		VariableWithShape("embeddings", shapes.Make(dtypes.Float32, vocab, dim)).NodeValue(g)
-}
-
-// Embed looks token ids [B,T] up in a [V,E] table created in scope.
-func Embed(scope *model.Scope, ids *Node, vocab, dim int) *Node {
-	table := embeddingTable(scope, ids.Graph(), vocab, dim)
-	return Gather(table, ExpandAxes(ids, -1))
-}
-
-// EmbedSteps looks token ids [B,T] up position by position and returns T embeddings [B,E]:
-// the GRU consumes one position at a time, and slicing the integer ids costs nothing in the
-// backward pass, unlike slicing a [B,T,E] float tensor.
-func EmbedSteps(scope *model.Scope, ids *Node, vocab, dim int) []*Node {
-	table := embeddingTable(scope, ids.Graph(), vocab, dim)
-	B, T := ids.Shape().Dim(0), ids.Shape().Dim(1)
-	out := make([]*Node, T)
-	for t := range T {
-		out[t] = Reshape(Gather(table, SliceAxis(ids, 1, AxisRange(t, t+1))), B, dim)
-	}
-	return out
-}
-
-// EmbedSoft mixes the rows of the same [V,E] table by token distributions dist [B,T,V]: a one-hot
-// row gives exactly Embed's result, a soft row the expected embedding.
-func EmbedSoft(scope *model.Scope, dist *Node, vocab, dim int) *Node {
-	table := embeddingTable(scope, dist.Graph(), vocab, dim)
-	return Einsum("btv,ve->bte", dist, table)
-}
-
-// Linear is x W + b over the last axis of x, with PyTorch's uniform ±1/sqrt(in) initialisation.
-func Linear(scope *model.Scope, x *Node, out int) *Node {
-	in := x.Shape().Dim(-1)
-	bound := 1 / math.Sqrt(float64(in))
-	scope = scope.WithInitializer(initializer.RandomUniformFn(scope, -bound, bound))
-	w := scope.VariableWithShape("W", shapes.Make(x.DType(), in, out)).NodeValue(x.Graph())
-	b := scope.VariableWithShape("b", shapes.Make(x.DType(), out)).NodeValue(x.Graph())
-	var y *Node
-	if x.Rank() == 2 {
-		y = MatMul(x, w)
-	} else {
-		y = Einsum("bti,io->bto", x, w)
-	}
-	return Add(y, ExpandLeftToRank(b, y.Rank()))
-}
-
 // Encoder reads descriptions src [B,S] (int32 ids, PAD after srcLen [B]) and returns the encoder's
 // final state [B,H].
 func (m *Model) Encoder(scope *model.Scope, src, srcLen *Node) *Node {
@@ -107,7 +56,7 @@ func (m *Model) Encoder(scope *model.Scope, src, srcLen *Node) *Node {
 // encode returns the encoder states [B,S,H] (for attention) and the final state [B,H].
 func (m *Model) encode(scope *model.Scope, src, srcLen *Node) (states, last *Node) {
 	scope = scope.In("encoder")
-	xs := EmbedSteps(scope.In("embed"), src, m.Src.Size(), m.Cfg.Emb)
+	xs := nn.EmbedSteps(scope.In("embed"), src, m.Src.Size(), m.Cfg.Emb)
 	all, h := gru.New(scope.In("gru"), src.Graph(), m.Cfg.Emb, m.Cfg.Hidden).Run(xs, nil, srcLen)
 	if !m.Cfg.Attention {
 		return nil, h
@@ -126,9 +75,9 @@ func (m *Model) output(scope *model.Scope, states, enc, srcLen *Node) *Node {
 		mask = BroadcastToDims(mask, scores.Shape().Dimensions...)
 		weights := MaskedSoftmax(scores, mask, -1)
 		context := Einsum("bts,bsh->bth", weights, enc)
-		states = Tanh(Linear(scope.At("attention"), Concatenate([]*Node{states, context}, -1), m.Cfg.Hidden))
+		states = Tanh(nn.Linear(scope.At("attention"), Concatenate([]*Node{states, context}, -1), m.Cfg.Hidden))
 	}
-	return Linear(scope.At("out"), states, m.Tgt.Size())
+	return nn.Linear(scope.At("out"), states, m.Tgt.Size())
 }
 
 // Logits is the teacher-forced decoder: given the encoder input and the decoder input decIn [B,T]
@@ -136,7 +85,7 @@ func (m *Model) output(scope *model.Scope, states, enc, srcLen *Node) *Node {
 func (m *Model) Logits(scope *model.Scope, src, srcLen, decIn *Node) *Node {
 	enc, h := m.encode(scope, src, srcLen)
 	dec := scope.In("decoder")
-	xs := EmbedSteps(dec.In("embed"), decIn, m.Tgt.Size(), m.Cfg.Emb)
+	xs := nn.EmbedSteps(dec.In("embed"), decIn, m.Tgt.Size(), m.Cfg.Emb)
 	states, _ := gru.New(dec.In("gru"), src.Graph(), m.Cfg.Emb, m.Cfg.Hidden).Run(xs, h, nil)
 	return m.output(dec, Stack(states, 1), enc, srcLen)
 }
@@ -158,7 +107,7 @@ func (m *Model) Decode(scope *model.Scope, src, srcLen, temperature *Node, sampl
 	toks := make([]*Node, T)
 	logps := make([]*Node, T)
 	for t := range T {
-		x := Reshape(Embed(embed, ExpandAxes(tok, -1), V, m.Cfg.Emb), B, m.Cfg.Emb)
+		x := Reshape(nn.Embed(embed, ExpandAxes(tok, -1), V, m.Cfg.Emb), B, m.Cfg.Emb)
 		h = cell.Step(x, h)
 		logits := Reshape(m.output(dec, ExpandAxes(h, 1), enc, srcLen), B, V)
 		logps[t] = LogSoftmax(logits, -1)
