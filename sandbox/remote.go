@@ -266,8 +266,9 @@ func (e *attemptError) Error() string { return e.err.Error() }
 func (r *Remote) runChunk(ctx context.Context, jobs []Job, idx []int, opts Options, out []Result) error {
 	todo := idx
 	var last error
+	avoid := map[*endpoint]bool{}
 	for attempt := 0; len(todo) > 0; {
-		ep, err := r.acquire(ctx)
+		ep, err := r.acquire(ctx, avoid)
 		if err != nil {
 			if last != nil {
 				return fmt.Errorf("%w (last failure: %v)", err, last)
@@ -294,6 +295,9 @@ func (r *Remote) runChunk(ctx context.Context, jobs []Job, idx []int, opts Optio
 			return fmt.Errorf("sandbox: remote %s: %w", ep.base, aerr.err)
 		}
 		last = fmt.Errorf("%s: %w", ep.base, aerr.err)
+		if avoid[ep] = true; len(avoid) == len(r.eps) {
+			clear(avoid)
+		}
 		attempt++
 		if attempt >= r.cfg.MaxAttempts {
 			return fmt.Errorf("sandbox: remote execution failed after %d attempts: %w", attempt, last)
@@ -304,16 +308,19 @@ func (r *Remote) runChunk(ctx context.Context, jobs []Job, idx []int, opts Optio
 }
 
 // acquire waits for an endpoint that is up and has a free slot, preferring the fewest requests
-// in flight, and takes a slot on it.
-func (r *Remote) acquire(ctx context.Context) (*endpoint, error) {
+// in flight, and takes a slot on it. An endpoint that failed last time takes one request (a
+// probe) until one succeeds. Endpoints in avoid (those this request failed on) are taken only
+// when every other endpoint is backing off.
+func (r *Remote) acquire(ctx context.Context, avoid map[*endpoint]bool) (*endpoint, error) {
 	for {
 		if r.closed.Load() {
 			return nil, errors.New("sandbox: remote executor closed")
 		}
 		r.mu.Lock()
 		now := time.Now()
-		var best *endpoint
+		var best, fallback *endpoint
 		var soonest time.Time
+		othersDown := true
 		n := len(r.eps)
 		for k := range n {
 			ep := r.eps[(r.next+k)%n]
@@ -323,9 +330,26 @@ func (r *Remote) acquire(ctx context.Context) (*endpoint, error) {
 				}
 				continue
 			}
-			if ep.inflight < r.cfg.PerEndpoint && (best == nil || ep.inflight < best.inflight) {
+			if !avoid[ep] {
+				othersDown = false
+			}
+			limit := r.cfg.PerEndpoint
+			if ep.fails > 0 {
+				limit = 1
+			}
+			if ep.inflight >= limit {
+				continue
+			}
+			if avoid[ep] {
+				if fallback == nil || ep.inflight < fallback.inflight {
+					fallback = ep
+				}
+			} else if best == nil || ep.inflight < best.inflight {
 				best = ep
 			}
+		}
+		if best == nil && othersDown {
+			best = fallback
 		}
 		if best != nil {
 			best.inflight++

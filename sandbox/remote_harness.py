@@ -4,7 +4,6 @@
 # CompileError), assertion tests run in the candidate's globals, stdin/stdout tests run the
 # candidate as __main__ once per test. Verdicts go to the real stdout as lines starting with MARK;
 # the candidate's own output is captured and capped. Not a security boundary: see docs/SERVE.md.
-import base64 as _b64
 import builtins as _builtins
 import io as _io
 import json as _json
@@ -49,7 +48,7 @@ def _execfeed_norm(s):
 
 def _execfeed_run(payload, mark):
     real = _sys.stdout
-    req = _json.loads(_b64.b64decode(payload).decode("utf-8"))
+    req = _json.loads(payload)
     cap = int(req.get("cap", 65536))
     tests = req.get("tests") or []
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	_ "embed"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -120,7 +119,13 @@ func sfProgram(p Program, tests []Test, opts Options) (code, mark string, err er
 	var nonce [12]byte
 	_, _ = rand.Read(nonce[:])
 	mark = "@@execfeed:" + hex.EncodeToString(nonce[:]) + "@@"
-	code = sfHarness + "\n_execfeed_run('" + base64.StdEncoding.EncodeToString(b) + "', '" + mark + "')\n"
+	// The payload as a Python string literal: a JSON string is one (Go escapes every control
+	// character, quote and backslash; \u escapes mean the same in both).
+	lit, err := json.Marshal(string(b))
+	if err != nil {
+		return "", "", err
+	}
+	code = sfHarness + "\n_execfeed_run(" + string(lit) + ", '" + mark + "')\n"
 	return code, mark, nil
 }
 
