@@ -72,6 +72,10 @@ type Options struct {
 	MaxLocals, MaxReprLen int
 	// Reference, for RPN, is the reference program whose trace StepsCorrect is measured against.
 	Reference string
+	// StrictVerdicts (Python) refuses to run tests that cannot be judged outside the candidate's
+	// process (tests that pass the program objects of non-builtin types, e.g. lambdas): they get
+	// RuntimeError instead of a Result marked Forgeable.
+	StrictVerdicts bool
 }
 
 // withDefaults fills the zero fields of o.
@@ -162,16 +166,25 @@ type Result struct {
 	StepsCorrect int `json:"steps_correct"`
 	// Isolation says which protections were in force for the run (Python only).
 	Isolation *Isolation `json:"isolation,omitempty"`
+	// Forgeable reports that the tests ran inside the candidate's own process, so that a program
+	// written to attack the harness could have forged the verdict (Python tests that pass the
+	// program objects the strict serialiser cannot carry; see docs/SANDBOX.md). Otherwise every
+	// verdict was decided by the worker's judge process, from builtin values the program returned.
+	Forgeable bool `json:"forgeable,omitempty"`
 }
 
 // Isolation lists the protections a Python worker applied. A false field is a protection the
 // operating system did not allow; see docs/SANDBOX.md.
 type Isolation struct {
-	Python     string   `json:"python"`      // interpreter version, e.g. "3.11.7"
-	NetNS      bool     `json:"netns"`       // private network namespace (no network at all)
-	PrivateUID int      `json:"private_uid"` // uid the programs run as; 0 when not separated
-	Hidden     []string `json:"hidden"`      // host paths covered by an empty file system
-	DiskQuota  bool     `json:"disk_quota"`  // run directories on a size-limited private tmpfs
+	Python     string   `json:"python"`              // interpreter version, e.g. "3.11.7"
+	NetNS      bool     `json:"netns"`               // private network namespace (no network at all)
+	UserNS     bool     `json:"userns,omitempty"`    // namespaces set up inside a user namespace (not root)
+	PidNS      bool     `json:"pidns,omitempty"`     // each worker's programs in their own pid namespace
+	Seccomp    bool     `json:"seccomp,omitempty"`   // system-call filter installed
+	PrivateUID int      `json:"private_uid"`         // uid the programs run as; 0 when not separated
+	Hidden     []string `json:"hidden"`              // host paths hidden ("/": all but Allowlist)
+	Allowlist  []string `json:"allowlist,omitempty"` // host paths visible (read-only) to the programs
+	DiskQuota  bool     `json:"disk_quota"`          // run directories on a size-limited private tmpfs
 	Notes      []string `json:"notes,omitempty"`
 }
 

@@ -49,8 +49,11 @@ type PoolConfig struct {
 	// BaseUID is the first of the uids that programs run as when the pool runs as root (one per
 	// worker, claimed with lock files in os.TempDir()/execfeed-uids; default 61000).
 	BaseUID int
-	// NoNamespaces turns off the network, mount and pid namespaces (for debugging).
+	// NoNamespaces turns off the namespaces and the allowlist file system (for debugging).
 	NoNamespaces bool
+	// NoUserNamespace, for a pool not run as root, turns off the user namespace through which an
+	// ordinary user gets the same isolation (it then has none but the system-call filter).
+	NoUserNamespace bool
 }
 
 // DefaultHidePaths lists what a pool hides by default: the user's home directory and the Go
@@ -106,6 +109,7 @@ type PoolStats struct {
 type Pool struct {
 	cfg       PoolConfig
 	python    string
+	nsErr     error // why the namespaced worker could not start, if it could not
 	ownRoot   bool
 	slots     []*slot
 	idle      chan *slot
@@ -136,14 +140,16 @@ type worker struct {
 }
 
 type helloFrame struct {
-	Python string   `json:"python"`
-	Root   bool     `json:"root"`
-	UID    int      `json:"uid"`
-	NetNS  bool     `json:"netns"`
-	PidNS  bool     `json:"pidns"`
-	Tmpfs  bool     `json:"tmpfs"`
-	Hidden []string `json:"hidden"`
-	Errors []string `json:"errors"`
+	Python    string   `json:"python"`
+	Root      bool     `json:"root"`
+	UID       int      `json:"uid"`
+	NetNS     bool     `json:"netns"`
+	UserNS    bool     `json:"userns"`
+	PidNS     bool     `json:"pidns"`
+	Tmpfs     bool     `json:"tmpfs"`
+	Seccomp   bool     `json:"seccomp"`
+	Allowlist []string `json:"allowlist"`
+	Errors    []string `json:"errors"`
 }
 
 // NewPool starts the worker processes.
@@ -173,13 +179,6 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 	}
 	if p.cfg.Root, err = filepath.Abs(p.cfg.Root); err != nil {
 		return nil, fmt.Errorf("sandbox: pool root: %w", err)
-	}
-	for _, h := range cfg.HidePaths {
-		// Paths are hidden only as root (mount namespaces); then the root must stay visible.
-		if h, err := filepath.Abs(h); err == nil && os.Geteuid() == 0 && within(p.cfg.Root, h) {
-			p.cleanupRoot()
-			return nil, fmt.Errorf("sandbox: pool root %s lies inside hidden path %s; set PoolConfig.Root or TMPDIR elsewhere", p.cfg.Root, h)
-		}
 	}
 	if err := os.Chmod(p.cfg.Root, 0o711); err != nil {
 		p.cleanupRoot()
@@ -211,18 +210,29 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 		p.idle <- s
 	}
 	h := p.slots[0].w.hello
-	p.isolation = Isolation{Python: version, NetNS: h.NetNS, Hidden: h.Hidden, DiskQuota: h.Tmpfs}
+	p.isolation = Isolation{Python: version, NetNS: h.NetNS, UserNS: h.UserNS, PidNS: h.PidNS, Seccomp: h.Seccomp,
+		Allowlist: h.Allowlist, DiskQuota: h.Tmpfs}
+	if len(h.Allowlist) > 0 {
+		p.isolation.Hidden = []string{"/"} // everything but the allowlist
+	}
 	if h.Root {
 		p.isolation.PrivateUID = h.UID
 	}
 	p.isolation.Notes = append(p.isolation.Notes, h.Errors...)
-	if !isRoot {
-		p.isolation.Notes = append(p.isolation.Notes, "not root: no network/mount/pid namespaces, programs run as the pool's own user (they can reach the network, read its files and signal its processes); see docs/SANDBOX.md")
-	} else if cfg.NoNamespaces {
-		p.isolation.Notes = append(p.isolation.Notes, "namespaces turned off (PoolConfig.NoNamespaces): programs can reach the network")
+	if !h.NetNS {
+		note := "NO NAMESPACES: programs run as the pool's own user, see the host's files and can signal its processes; only the system-call filter (no sockets but AF_UNIX) and rlimits apply; see docs/SANDBOX.md"
+		if cfg.NoNamespaces || (!isRoot && cfg.NoUserNamespace) {
+			note = "namespaces turned off by PoolConfig: " + note
+		} else if p.nsErr != nil {
+			note = "namespaces refused by the kernel (" + p.nsErr.Error() + "): " + note
+		}
+		p.isolation.Notes = append(p.isolation.Notes, note)
+		warnOnce.Do(func() { fmt.Fprintln(os.Stderr, "execfeed sandbox: WARNING:", note) })
 	}
 	return p, nil
 }
+
+var warnOnce sync.Once
 
 // within reports whether path is dir or lies inside it.
 func within(path, dir string) bool {
@@ -249,38 +259,65 @@ func claimUID(from, to int) (uid int, f *os.File, next int, err error) {
 	return 0, nil, 0, fmt.Errorf("sandbox: no free uid in [%d, %d)", from, to)
 }
 
-// start launches the worker process of slot s and waits for its hello.
-func (p *Pool) start(s *slot) error {
-	var err error
-	for _, ns := range []bool{os.Geteuid() == 0 && !p.cfg.NoNamespaces, false} {
-		var w *worker
-		if w, err = p.launch(s, ns); err == nil {
-			s.w = w
-			if !ns && os.Geteuid() == 0 && !p.cfg.NoNamespaces {
-				w.hello.Errors = append(w.hello.Errors, "namespaces unavailable; programs can reach the network")
-			}
-			return nil
-		}
-		if !ns {
-			break
-		}
+// nsMode is the namespace set-up a pool asks for: "root" (namespaces as real root, private uids),
+// "user" (the same inside a new user namespace, for an ordinary user) or "" (none).
+func (p *Pool) nsMode() string {
+	switch {
+	case p.cfg.NoNamespaces:
+		return ""
+	case os.Geteuid() == 0:
+		return "root"
+	case p.cfg.NoUserNamespace:
+		return ""
 	}
-	return err
+	return "user"
 }
 
-func (p *Pool) launch(s *slot, namespaces bool) (*worker, error) {
+// start launches the worker process of slot s and waits for its hello. When the namespaced worker
+// cannot start (user namespaces disabled, no permission to mount), it falls back to a worker
+// without namespaces, and the pool's Isolation says so.
+func (p *Pool) start(s *slot) error {
+	mode := p.nsMode()
+	if mode != "" && p.nsErr == nil {
+		w, err := p.launch(s, mode)
+		if err == nil {
+			s.w = w
+			return nil
+		}
+		p.nsErr = err
+	}
+	w, err := p.launch(s, "")
+	if err != nil {
+		return err
+	}
+	s.w = w
+	return nil
+}
+
+func (p *Pool) launch(s *slot, mode string) (*worker, error) {
+	filter, err := seccompFilter()
+	if err != nil {
+		return nil, err
+	}
 	cmd := exec.Command(p.python, "-I", filepath.Join(p.cfg.Root, "worker.py"))
 	cmd.Env = []string{
 		"PATH=/usr/bin:/bin",
 		"LANG=C.UTF-8",
 		"EXECFEED_ROOT=" + s.dir,
 		"EXECFEED_UID=" + strconv.Itoa(s.uid),
-		"EXECFEED_HIDE=" + strings.Join(p.cfg.HidePaths, string(os.PathListSeparator)),
+		"EXECFEED_NS=" + mode,
+		"EXECFEED_DISK=" + strconv.FormatInt(p.cfg.DiskBytes, 10),
+		"EXECFEED_SECCOMP=" + filter,
 	}
 	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if namespaces {
-		attr.Cloneflags = syscall.CLONE_NEWNET | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID
-		cmd.Env = append(cmd.Env, "EXECFEED_NETNS=1", "EXECFEED_DISK="+strconv.FormatInt(p.cfg.DiskBytes, 10))
+	if mode != "" {
+		attr.Cloneflags = syscall.CLONE_NEWNET | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS
+	}
+	if mode == "user" {
+		attr.Cloneflags |= syscall.CLONE_NEWUSER
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
+		attr.GidMappingsEnableSetgroups = false
 	}
 	cmd.SysProcAttr = attr
 	cmd.Dir = s.dir
@@ -349,12 +386,14 @@ func (w *worker) kill() {
 
 // replace kills the worker of s and starts a new one.
 func (p *Pool) replace(s *slot) error {
+	orphans := true // without a pid namespace, the dead worker's programs may live on
 	if s.w != nil {
+		orphans = !s.w.hello.PidNS
 		s.w.kill()
 		s.w = nil
 	}
 	p.restarts.Add(1)
-	if s.uid > 0 {
+	if s.uid > 0 && orphans {
 		killUID(s.uid)
 	}
 	// Without a private tmpfs, run directories of the dead worker are on the host.
@@ -417,11 +456,13 @@ func (p *Pool) Close() error {
 	for range p.slots {
 		// Wait for runs in progress to hand their slots back.
 		s := <-p.idle
+		orphans := true
 		if s.w != nil {
+			orphans = !s.w.hello.PidNS
 			s.w.kill()
 			s.w = nil
 		}
-		if s.uid > 0 {
+		if s.uid > 0 && orphans {
 			killUID(s.uid)
 		}
 		if s.lock != nil {
@@ -465,6 +506,7 @@ type request struct {
 	TraceMax  int           `json:"trace_max"`
 	LocalsMax int           `json:"locals_max"`
 	ReprMax   int           `json:"repr_max"`
+	Strict    bool          `json:"strict"`
 }
 
 type requestTest struct {
@@ -514,6 +556,8 @@ type response struct {
 	Exit        string                   `json:"exit"`
 	Clean       bool                     `json:"clean"`
 	Final       *responseFinal           `json:"final"`
+	Forgeable   bool                     `json:"forgeable"`
+	Notes       []string                 `json:"notes"`
 	WorkerError string                   `json:"worker_error"`
 }
 
@@ -550,6 +594,7 @@ func (p *Pool) Run(ctx context.Context, prog Program, tests []Test, opts Options
 		Timeout: opts.Timeout.Seconds(), CPU: opts.CPUTime.Seconds(), Mem: opts.MemoryBytes,
 		NProc: opts.MaxProcs, FSize: opts.MaxFileBytes, OutCap: opts.MaxOutputBytes,
 		Trace: opts.Trace, TraceMax: opts.MaxTraceSteps, LocalsMax: opts.MaxLocals, ReprMax: opts.MaxReprLen,
+		Strict: opts.StrictVerdicts,
 	}
 	nio := 0
 	for _, t := range tests {
@@ -641,6 +686,10 @@ func (p *Pool) result(req request, resp *response, werr error, tests []Test) Res
 		p.unclean.Add(1)
 	}
 	res.Time = time.Duration(resp.Time * float64(time.Second))
+	res.Forgeable = resp.Forgeable
+	if len(resp.Notes) > 0 {
+		iso.Notes = append(append([]string(nil), iso.Notes...), resp.Notes...)
+	}
 	// What happened to tests that sent no verdict.
 	missing, missingErr := RuntimeError, "no result: the process ended ("+resp.Exit+")"
 	if resp.TimedOut || strings.Contains(resp.Exit, "SIGXCPU") {

@@ -9,13 +9,14 @@ import (
 
 // PoolConfig configures a Python Pool (Linux only; see python.go).
 type PoolConfig struct {
-	Workers      int
-	Python       string
-	Root         string
-	HidePaths    []string
-	DiskBytes    int64
-	BaseUID      int
-	NoNamespaces bool
+	Workers         int
+	Python          string
+	Root            string
+	HidePaths       []string
+	DiskBytes       int64
+	BaseUID         int
+	NoNamespaces    bool
+	NoUserNamespace bool
 }
 
 // PoolStats counts what happened in a pool's life.

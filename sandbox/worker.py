@@ -1,9 +1,19 @@
-# execfeed sandbox worker (fork server). Embedded in the Go package sandbox and started by Pool.
+# execfeed sandbox worker. Embedded in the Go package sandbox and started by Pool, one per slot.
 #
-# Protocol on stdin/stdout: frames of a 4-byte big-endian length followed by UTF-8 JSON.
-# The worker first sends a hello frame, then answers every request frame with one response frame.
-# Each request runs in a forked child: own session, rlimits, private working directory, and (when
-# the worker runs as root) its own unprivileged uid. The worker itself never runs candidate code.
+# Three kinds of process:
+#   * the judge (this process, started by Go; pid 1 of the worker's pid namespace) talks to Go,
+#     runs the TESTS, compares values and decides every verdict. Candidate code never runs here.
+#   * the zygote (forked by the judge at start-up, before any test is known, so its memory holds
+#     no test; pid 1 of a nested pid namespace) forks one child per run, and afterwards kills
+#     everything left in its namespace (kill(-1)), reaps it and wipes the run's directories.
+#   * the child runs the CANDIDATE: it loads the program, then answers the judge's requests (call
+#     this function with these arguments; run as __main__ on this stdin) with values serialised
+#     by a strict serialiser that accepts builtin types only. It never sees an expected value and
+#     never reports a verdict, so there is nothing to forge: writing to its channel can only change
+#     the values it returns.
+#
+# Protocol with Go on stdin/stdout: frames of a 4-byte big-endian length and UTF-8 JSON. The judge
+# sends a hello frame, then answers every request frame with one response frame.
 import builtins
 import ctypes
 import io
@@ -12,116 +22,175 @@ import os
 import reprlib
 import resource
 import select
-import shutil
 import signal
+import socket
 import struct
 import sys
-import tempfile
 import time
 
-# Modules that candidate programs commonly import, loaded once here so that forked children find
-# them in sys.modules (faster, and they need no file-system access to the interpreter's stdlib).
+# Modules that candidate programs commonly import, loaded once so that forked children find them
+# in sys.modules.
 import bisect, collections, copy, dataclasses, datetime, decimal, fractions, functools  # noqa: E401,F401
 import hashlib, heapq, itertools, math, operator, random, re, statistics, string, typing  # noqa: E401,F401
 import array, cmath, enum, numbers, queue, textwrap, unicodedata  # noqa: E401,F401
 
-ROOT = os.environ.get("EXECFEED_ROOT", "")
+ROOT = os.environ.get("EXECFEED_ROOT", "")  # host directory over which the new root is built
 RUN_UID = int(os.environ.get("EXECFEED_UID", "-1"))
-HIDE = [p for p in os.environ.get("EXECFEED_HIDE", "").split(os.pathsep) if p]
-IS_ROOT = os.geteuid() == 0
-NETNS = os.environ.get("EXECFEED_NETNS", "") == "1"
+NS = os.environ.get("EXECFEED_NS", "")  # "root", "user" or "" (no namespaces)
+DISK = os.environ.get("EXECFEED_DISK", str(256 << 20))
+SECCOMP = bytes.fromhex(os.environ.get("EXECFEED_SECCOMP", ""))
+IS_ROOT = os.geteuid() == 0 and NS != "user"
 
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 32, 4096, 16384, 1 << 18
+MS_NOATIME, MS_NODIRATIME, MS_RELATIME = 1024, 2048, 1 << 21
+MNT_DETACH = 2
+CLONE_NEWPID = 0x20000000
+PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 4, 38, 22, 2
 PR_SET_CHILD_SUBREAPER = 36
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _in = sys.stdin.buffer
 _out = sys.stdout.buffer
-_stderr = sys.stderr
+
+# The child's working directory, inside the allowlist root (or, without namespaces, on the host),
+# and what is emptied after every run.
+if NS:
+    RUN_DIR = "/sandbox/run"
+    WIPE = [RUN_DIR, "/tmp", "/dev/shm"]
+else:
+    RUN_DIR = os.path.join(ROOT, "run")
+    WIPE = [RUN_DIR]
+MAX_MSG = 64 << 20
 
 
-def _mount(src, target, fstype, flags, data):
-    r = _libc.mount(
-        src.encode() if src else None, target.encode(), fstype.encode() if fstype else None, flags,
-        data.encode() if data else None)
-    if r != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, "mount %s on %s: %s" % (src, target, os.strerror(e)))
+def err_text(e):
+    name = type(e).__name__
+    msg = str(e)
+    return (name + (": " + msg if msg else ""))[:2000]
 
 
-def _under(path, root):
-    return path == root or path.startswith(root.rstrip("/") + "/")
+# ---------------------------------------------------------------------------------------------
+# Framing, shared by every process. A frame is a 4-byte big-endian length and UTF-8 JSON.
 
 
-PRIVATE_TMP = ["/tmp", "/var/tmp", "/run/lock", "/dev/shm"]
+def frame(obj):
+    data = json.dumps(obj, allow_nan=True).encode()
+    return struct.pack(">I", len(data)) + data
 
 
-def cover(h, writable, keep):
-    """Mounts an empty tmpfs over directory h in this worker's private mount namespace, then binds
-    each path of keep that lies inside h back at its place (read-only unless it is ROOT)."""
-    root = os.path.realpath(ROOT)
-    inner = sorted(k for k in keep if _under(k, h) and k != h)
-    inner = [k for k in inner if not any(o != k and _under(k, o) for o in inner)]
-    fds = [(k, os.open(k, os.O_PATH | os.O_DIRECTORY)) for k in inner]
-    try:
-        if writable:
-            _mount("tmpfs", h, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
-        else:
-            _mount("tmpfs", h, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755")
-        for k, fd in fds:
-            t = os.path.join(h, os.path.relpath(k, h))
-            os.makedirs(t, mode=0o755, exist_ok=True)
-            _mount("/proc/self/fd/%d" % fd, t, None, MS_BIND | MS_REC, None)
-            if k != root:
-                _mount(None, t, None, MS_REMOUNT | MS_BIND | MS_RDONLY, None)
-        if not writable:
-            _mount(None, h, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
-    finally:
-        for _, fd in fds:
-            os.close(fd)
+def write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
 
 
-def hide_paths():
-    """Covers each HIDE path with an empty read-only tmpfs, re-exposing (read-only) only what the
-    interpreter needs, and gives /tmp and the other world-writable directories private empty
-    tmpfs (the run directories stay reachable). Returns the paths hidden."""
-    _mount("none", "/", None, MS_REC | MS_PRIVATE, None)
-    root = os.path.realpath(ROOT)
-    keep = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(sys.executable))}
-    keep |= {os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)}
-    hidden = []
-    for h in HIDE:
-        h = os.path.realpath(h)
-        if not os.path.isdir(h) or _under(h, root) or _under(root, h):
-            continue  # the Go side refuses a root inside a hidden path
-        cover(h, False, keep)
-        hidden.append(h)
-    for h in PRIVATE_TMP:
-        if os.path.isdir(h) and not os.path.islink(h) and not _under(h, root):
-            cover(h, True, {root})
-            hidden.append(h)
-    return hidden
+def read_exact(fd, n):
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = os.read(fd, n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return bytes(buf)
 
 
-def send(obj):
-    data = json.dumps(obj).encode()
-    _out.write(struct.pack(">I", len(data)) + data)
-    _out.flush()
-
-
-def recv():
-    head = _in.read(4)
-    if len(head) < 4:
+def read_frame(fd):
+    head = read_exact(fd, 4)
+    if head is None:
         return None
     (n,) = struct.unpack(">I", head)
-    data = _in.read(n)
-    if len(data) < n:
+    if n > MAX_MSG:
+        raise ValueError("frame of %d bytes" % n)
+    data = read_exact(fd, n)
+    if data is None:
         return None
     return json.loads(data)
 
 
 # ---------------------------------------------------------------------------------------------
-# The child: everything below runs after fork, with limits applied and privileges dropped.
+# The strict serialiser: exact builtin types only (no subclasses, so no user-defined __eq__), with
+# containers tagged so that tuples, sets, dicts with any keys and bytes survive the trip.
+
+MAX_DEPTH = 100
+
+
+class Refused(Exception):
+    pass
+
+
+def enc(v, depth=0):
+    if depth > MAX_DEPTH:
+        raise Refused("value nested deeper than %d" % MAX_DEPTH)
+    t = type(v)
+    if v is None or t is bool or t is str:
+        return v
+    if t is int:
+        if v.bit_length() > 20000:
+            raise Refused("integer of %d bits" % v.bit_length())
+        return v
+    if t is float:
+        return {"F": repr(v)}
+    if t is list:
+        return [enc(x, depth + 1) for x in v]
+    if t is tuple:
+        return {"T": [enc(x, depth + 1) for x in v]}
+    if t is dict:
+        return {"D": [[enc(k, depth + 1), enc(x, depth + 1)] for k, x in v.items()]}
+    if t is set:
+        return {"S": [enc(x, depth + 1) for x in v]}
+    if t is frozenset:
+        return {"Z": [enc(x, depth + 1) for x in v]}
+    if t is bytes:
+        return {"B": v.hex()}
+    if t is complex:
+        return {"C": [repr(v.real), repr(v.imag)]}
+    if t is range:
+        return {"R": [v.start, v.stop, v.step]}
+    raise Refused("value of type %s (only builtin types are compared)" % t.__name__)
+
+
+def dec(v, depth=0):
+    """Inverse of enc; raises ValueError on anything enc cannot have produced."""
+    if depth > MAX_DEPTH + 1:
+        raise ValueError("too deep")
+    t = type(v)
+    if v is None or t is bool or t is str or t is int:
+        return v
+    if t is list:
+        return [dec(x, depth + 1) for x in v]
+    if t is not dict or len(v) != 1:
+        raise ValueError("bad value")
+    (tag, x), = v.items()
+    if tag == "F" and type(x) is str:
+        return float(x)
+    if tag == "T" and type(x) is list:
+        return tuple(dec(y, depth + 1) for y in x)
+    if tag == "D" and type(x) is list:
+        out = {}
+        for kv in x:
+            if type(kv) is not list or len(kv) != 2:
+                raise ValueError("bad dict item")
+            out[dec(kv[0], depth + 1)] = dec(kv[1], depth + 1)
+        return out
+    if tag == "S" and type(x) is list:
+        return {dec(y, depth + 1) for y in x}
+    if tag == "Z" and type(x) is list:
+        return frozenset(dec(y, depth + 1) for y in x)
+    if tag == "B" and type(x) is str:
+        return bytes.fromhex(x)
+    if tag == "C" and type(x) is list and len(x) == 2:
+        return complex(float(x[0]), float(x[1]))
+    if tag == "R" and type(x) is list and len(x) == 3 and all(type(y) is int for y in x):
+        return range(*x)
+    if tag == "G" and type(x) is str:  # a reference to one of the program's globals (judge -> child)
+        return ("G", x)
+    raise ValueError("bad tag")
+
+
+# ---------------------------------------------------------------------------------------------
+# The child: everything below runs after fork in the zygote, with limits applied and privileges
+# dropped. It is as untrusted as the candidate: whatever it writes is only ever parsed as values.
 
 
 class CappedRaw(io.RawIOBase):
@@ -186,128 +255,6 @@ class Tracer:
         return None
 
 
-def err_text(e):
-    name = type(e).__name__
-    msg = str(e)
-    s = name + (": " + msg if msg else "")
-    return s[:2000]
-
-
-def run_child(req, resfd):
-    """Runs the candidate and its tests; streams one JSON line per event to resfd."""
-
-    def emit(obj):
-        data = (json.dumps(obj) + "\n").encode()
-        while data:
-            n = os.write(resfd, data)
-            data = data[n:]
-
-    cap = int(req.get("out_cap", 65536))
-    out_raw, out_txt = capped_text(cap)
-    err_raw, err_txt = capped_text(cap)
-    sys.stdout, sys.stderr = out_txt, err_txt
-    sys.stdin = io.TextIOWrapper(io.BytesIO(b""), encoding="utf-8")
-    tracer = None
-    if req.get("trace"):
-        tracer = Tracer(int(req.get("trace_max", 10000)), int(req.get("locals_max", 16)), int(req.get("repr_max", 80)))
-    failed_at = [None]
-
-    def fail_mark():
-        if failed_at[0] is None and tracer is not None:
-            failed_at[0] = tracer.count
-
-    def finish(outcome, error=""):
-        sys.settrace(None)
-        try:
-            out_txt.flush()
-            err_txt.flush()
-        except BaseException:  # noqa: BLE001
-            pass
-        res = {"done": True, "outcome": outcome, "error": error, "stdout": out_raw.text(), "stderr": err_raw.text(),
-               "truncated": bool(out_raw.dropped or err_raw.dropped)}
-        if tracer is not None:
-            res["trace"] = tracer.steps
-            res["trace_steps"] = tracer.count
-            res["steps_before_failure"] = tracer.count if failed_at[0] is None else failed_at[0]
-        emit(res)
-
-    try:
-        code = compile(req["source"], "<candidate>", "exec")
-    except BaseException as e:  # noqa: BLE001 - SyntaxError, ValueError (NUL bytes), RecursionError, MemoryError
-        finish("CompileError", err_text(e))
-        return
-    tests = req.get("tests") or []
-    io_mode = bool(tests) and all(t.get("io") for t in tests)
-    if not io_mode:
-        g = {"__name__": "__main__" if not tests else "__candidate__", "__builtins__": builtins}
-        if tracer:
-            sys.settrace(tracer.glob)
-        try:
-            exec(code, g)
-        except BaseException as e:  # noqa: BLE001
-            fail_mark()
-            msg = err_text(e)
-            for i in range(len(tests)):
-                emit({"test": i, "outcome": "RuntimeError", "error": msg, "time": 0})
-            finish("RuntimeError", msg)
-            return
-        sys.settrace(None)
-    worst = "PassedTest"
-    rank = {"PassedTest": 0, "FailedTest": 1, "RuntimeError": 2}
-    first_err = ""
-    for i, t in enumerate(tests):
-        t0 = time.perf_counter()
-        got, outcome, error = "", "PassedTest", ""
-        try:
-            if t.get("io"):
-                raw, txt = capped_text(cap)
-                sys.stdin = io.TextIOWrapper(io.BytesIO(t.get("stdin", "").encode()), encoding="utf-8")
-                sys.stdout = txt
-                gi = {"__name__": "__main__", "__builtins__": builtins}
-                if tracer:
-                    sys.settrace(tracer.glob)
-                try:
-                    exec(code, gi)
-                finally:
-                    sys.settrace(None)
-                    try:
-                        txt.flush()
-                    except BaseException:  # noqa: BLE001
-                        pass
-                    sys.stdout = out_txt
-                got = raw.text()
-                if normalize(got) != normalize(t.get("stdout", "")):
-                    outcome, error = "FailedTest", "wrong output"
-            else:
-                tcode = compile(t.get("code", ""), "<test>", "exec")
-                if tracer:
-                    sys.settrace(tracer.glob)
-                try:
-                    exec(tcode, g)
-                finally:
-                    sys.settrace(None)
-        except SystemExit as e:
-            # exit() after printing is how many stdin/stdout programs end; code 0/None is not an error.
-            if t.get("io") and e.code in (None, 0):
-                got = raw.text()
-                if normalize(got) != normalize(t.get("stdout", "")):
-                    outcome, error = "FailedTest", "wrong output"
-            else:
-                outcome, error = "RuntimeError", err_text(e) or "SystemExit"
-        except AssertionError as e:
-            outcome, error = "FailedTest", err_text(e)
-        except BaseException as e:  # noqa: BLE001
-            outcome, error = "RuntimeError", err_text(e)
-        if outcome != "PassedTest":
-            fail_mark()
-            if not first_err:
-                first_err = error
-        if rank[outcome] > rank[worst]:
-            worst = outcome
-        emit({"test": i, "outcome": outcome, "error": error, "got": got[:cap], "time": time.perf_counter() - t0})
-    finish(worst, first_err)
-
-
 def normalize(s):
     """Output comparison for stdin/stdout tests: trailing whitespace per line and trailing blank lines ignored."""
     lines = [ln.rstrip() for ln in s.replace("\r\n", "\n").split("\n")]
@@ -316,111 +263,217 @@ def normalize(s):
     return "\n".join(lines)
 
 
-def child_main(req, workdir, resfd):
+def child_serve(fd):
+    """Loads the program sent by the judge, then answers its requests until told to finish."""
+    prog = read_frame(fd)
+    if prog is None:
+        return
+
+    def send(obj):
+        write_all(fd, frame(obj))
+
+    cap = int(prog.get("out_cap", 65536))
+    out_raw, out_txt = capped_text(cap)
+    err_raw, err_txt = capped_text(cap)
+    sys.stdout, sys.stderr = out_txt, err_txt
+    sys.stdin = io.TextIOWrapper(io.BytesIO(b""), encoding="utf-8")
+    tracer = None
+    if prog.get("trace"):
+        tracer = Tracer(int(prog.get("trace_max", 10000)), int(prog.get("locals_max", 16)), int(prog.get("repr_max", 80)))
+
+    def count():
+        return tracer.count if tracer else 0
+
+    try:
+        code = compile(prog["source"], "<candidate>", "exec")
+    except BaseException as e:  # noqa: BLE001 - SyntaxError, ValueError (NUL bytes), RecursionError, MemoryError
+        send({"compile_error": err_text(e)})
+        return
+    mode = prog.get("mode")
+    g = {"__name__": prog.get("name", "__main__"), "__builtins__": builtins}
+    if mode == "io":
+        send({"loaded": True, "count": 0})
+    else:
+        if tracer:
+            sys.settrace(tracer.glob)
+        try:
+            exec(code, g)
+            loaded = {"loaded": True, "count": count()}
+        except BaseException as e:  # noqa: BLE001
+            loaded = {"raised": err_text(e), "count": count()}
+        sys.settrace(None)
+        send(loaded)
+        if "raised" in loaded:
+            mode = "done"
+    while True:
+        req = read_frame(fd)
+        if req is None:
+            return
+        if "names" in req:
+            kinds = {}
+            for n in req["names"]:
+                if type(n) is not str or n not in g:
+                    continue
+                v = g[n]
+                if isinstance(v, type(os)):
+                    kinds[n] = {"module": getattr(v, "__name__", n)}
+                elif callable(v):
+                    kinds[n] = {"callable": True}
+                else:
+                    try:
+                        kinds[n] = {"value": enc(v)}
+                    except Refused as e:
+                        kinds[n] = {"other": str(e)}
+            send({"kinds": kinds})
+        elif "call" in req:
+            try:
+                fn = g[req["call"]]
+                args = [deref(dec(a), g) for a in req["args"]]
+                kw = {k: deref(dec(a), g) for k, a in req["kw"].items()}
+                if tracer:
+                    sys.settrace(tracer.glob)
+                try:
+                    v = fn(*args, **kw)
+                finally:
+                    sys.settrace(None)
+                try:
+                    ans = {"v": enc(v)}
+                except Refused as e:
+                    ans = {"refused": str(e)}
+            except BaseException as e:  # noqa: BLE001
+                sys.settrace(None)
+                ans = {"exc": type(e).__name__, "msg": str(e)[:2000], "assert": isinstance(e, AssertionError)}
+            ans["count"] = count()
+            send(ans)
+        elif "io" in req:
+            raw, txt = capped_text(cap)
+            sys.stdin = io.TextIOWrapper(io.BytesIO(req["io"].encode()), encoding="utf-8")
+            sys.stdout = txt
+            gi = {"__name__": "__main__", "__builtins__": builtins}
+            ans = {}
+            if tracer:
+                sys.settrace(tracer.glob)
+            try:
+                exec(code, gi)
+            except SystemExit as e:
+                if e.code not in (None, 0):
+                    ans = {"exc": "SystemExit", "msg": str(e.code)}
+            except BaseException as e:  # noqa: BLE001
+                ans = {"exc": type(e).__name__, "msg": str(e)[:2000]}
+            finally:
+                sys.settrace(None)
+                try:
+                    txt.flush()
+                except BaseException:  # noqa: BLE001
+                    pass
+                sys.stdout = out_txt
+            ans["out"] = raw.text()
+            ans["count"] = count()
+            send(ans)
+        elif "legacy" in req:
+            legacy_tests(req["legacy"], code, g, send, tracer, cap)
+        elif "finish" in req:
+            try:
+                out_txt.flush()
+                err_txt.flush()
+            except BaseException:  # noqa: BLE001
+                pass
+            fin = {"stdout": out_raw.text(), "stderr": err_raw.text(), "truncated": bool(out_raw.dropped or err_raw.dropped)}
+            if tracer is not None:
+                fin["trace"] = tracer.steps
+                fin["trace_steps"] = tracer.count
+            send(fin)
+            return
+
+
+def deref(v, g):
+    if type(v) is tuple and len(v) == 2 and v[0] == "G":
+        return g[v[1]]
+    return v
+
+
+def legacy_tests(tests, code, g, send, tracer, cap):
+    """Runs assertion tests inside this process (tests that pass objects the serialiser cannot
+    carry). The candidate could forge these verdicts; the judge marks the result as forgeable."""
+    for i, src in enumerate(tests):
+        t0 = time.perf_counter()
+        outcome, error = "PassedTest", ""
+        try:
+            tcode = compile(src, "<test>", "exec")
+            if tracer:
+                sys.settrace(tracer.glob)
+            try:
+                exec(tcode, g)
+            finally:
+                sys.settrace(None)
+        except AssertionError as e:
+            outcome, error = "FailedTest", err_text(e)
+        except BaseException as e:  # noqa: BLE001
+            outcome, error = "RuntimeError", err_text(e) or "SystemExit"
+        send({"test": i, "outcome": outcome, "error": error, "time": time.perf_counter() - t0,
+              "count": tracer.count if tracer else 0})
+    send({"legacy_done": True})
+
+
+def drop_caps():
+    """Clears every capability (user-namespace mode, where the child keeps uid 0 of the namespace)."""
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+    h = Header(0x20080522, 0)
+    d = (Data * 2)()
+    if _libc.capset(ctypes.byref(h), d) != 0:
+        raise OSError(ctypes.get_errno(), "capset")
+
+
+def child_main(cfg, chan):
     os.setsid()
-    devnull = os.open(os.devnull, os.O_RDONLY)
+    devnull = os.open("/dev/null", os.O_RDONLY)
     os.dup2(devnull, 0)
-    outfd = os.open(os.path.join(workdir, ".fd-out"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    outfd = os.open(os.path.join(RUN_DIR, ".fd-out"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(outfd, 1)
     os.dup2(outfd, 2)
-    os.closerange(3, resfd)
-    os.closerange(resfd + 1, 65536)
+    os.dup2(chan, 3)
+    os.closerange(4, 65536)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the file-size limit fail with EFBIG
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    cpu = max(1, int(req.get("cpu", 3) + 0.999))
-    lim = [
-        ("RLIMIT_CPU", cpu, cpu + 1),
-        ("RLIMIT_AS", int(req.get("mem", 1 << 30)), int(req.get("mem", 1 << 30))),
-        ("RLIMIT_FSIZE", int(req.get("fsize", 16 << 20)), int(req.get("fsize", 16 << 20))),
-        ("RLIMIT_CORE", 0, 0),
-        ("RLIMIT_NOFILE", 256, 256),
-        ("RLIMIT_STACK", 64 << 20, 64 << 20),
-    ]
-    # RLIMIT_NPROC counts every process of the real uid: exact with a private uid (root), and without
-    # root it usually forbids forking altogether (the user already runs more processes than that).
-    nproc = int(req.get("nproc", 16))
-    lim.append(("RLIMIT_NPROC", nproc, nproc))
-    for name, soft, hard in lim:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    cpu = max(1, int(cfg.get("cpu", 3) + 0.999))
+    mem = int(cfg.get("mem", 1 << 30))
+    fsize = int(cfg.get("fsize", 16 << 20))
+    nproc = int(cfg.get("nproc", 16))
+    if not IS_ROOT and NS == "user":
+        nproc += 2  # the judge and the zygote run as the same uid of the namespace
+    for lim, soft, hard in ((resource.RLIMIT_CPU, cpu, cpu + 1), (resource.RLIMIT_AS, mem, mem),
+                            (resource.RLIMIT_FSIZE, fsize, fsize), (resource.RLIMIT_CORE, 0, 0),
+                            (resource.RLIMIT_NOFILE, 256, 256), (resource.RLIMIT_STACK, 64 << 20, 64 << 20),
+                            (resource.RLIMIT_NPROC, nproc, nproc)):
         try:
-            resource.setrlimit(getattr(resource, name), (soft, hard))
+            resource.setrlimit(lim, (soft, hard))
         except (ValueError, OSError):
             pass
-    os.chdir(workdir)
+    os.chdir(RUN_DIR)
     if IS_ROOT and RUN_UID > 0:
         os.setgroups([])
         os.setresgid(RUN_UID, RUN_UID, RUN_UID)
         os.setresuid(RUN_UID, RUN_UID, RUN_UID)
+    elif NS == "user":
+        drop_caps()
     os.umask(0o077)
     os.environ.clear()
-    os.environ.update({"HOME": workdir, "TMPDIR": workdir, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
-    tempfile.tempdir = workdir
-    run_child(req, resfd)
+    os.environ.update({"HOME": RUN_DIR, "TMPDIR": RUN_DIR, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+    import tempfile
+    tempfile.tempdir = RUN_DIR
+    child_serve(3)
 
 
 # ---------------------------------------------------------------------------------------------
-# The worker side.
-
-
-def proc_children():
-    me = str(os.getpid())
-    kids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d, "rb") as f:
-                st = f.read().decode("ascii", "replace")
-            ppid = st[st.rfind(")") + 2:].split()[1]
-        except (OSError, IndexError):
-            continue
-        if ppid == me:
-            kids.append(int(d))
-    return kids
-
-
-def kill_uid(uid):
-    """Kills every process of uid: a helper that becomes uid and calls kill(-1, SIGKILL)."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setresgid(uid, uid, uid)
-            os.setresuid(uid, uid, uid)
-            for _ in range(3):
-                try:
-                    os.kill(-1, signal.SIGKILL)
-                except ProcessLookupError:
-                    break
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
-
-
-def reap_all(first):
-    """Kills and reaps every descendant. The worker is a child subreaper, so orphans come back to it:
-    once it has no children left, no descendant is left either."""
-    for attempt in range(400):
-        while True:
-            try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return True
-            if pid == 0:
-                break
-        if IS_ROOT and RUN_UID > 0:
-            kill_uid(RUN_UID)
-        else:
-            try:
-                os.killpg(first, signal.SIGKILL)
-            except OSError:
-                pass
-        for k in proc_children():
-            try:
-                os.kill(k, signal.SIGKILL)
-            except OSError:
-                pass
-        time.sleep(0.002 if attempt < 50 else 0.02)
-    return False
+# The zygote.
 
 
 def describe_status(st):
@@ -436,128 +489,722 @@ def describe_status(st):
     return "status %d" % st
 
 
-def handle(req):
-    workdir = tempfile.mkdtemp(prefix="run-", dir=ROOT)
-    if IS_ROOT and RUN_UID > 0:
-        os.chown(workdir, RUN_UID, RUN_UID)
-    os.chmod(workdir, 0o700)
-    r, w = os.pipe()
-    t0 = time.monotonic()
+def wipe(path, top=True):
+    """Removes everything inside path (and path itself unless top). Returns True when done."""
+    ok = True
+    try:
+        with os.scandir(path) as it:
+            entries = list(it)
+    except OSError:
+        return False
+    for e in entries:
+        try:
+            if e.is_dir(follow_symlinks=False):
+                ok = wipe(e.path, False) and ok
+            else:
+                os.unlink(e.path)
+        except OSError:
+            ok = False
+    if not top:
+        try:
+            os.rmdir(path)
+        except OSError:
+            return False
+    return ok
+
+
+def proc_children():
+    me = str(os.getpid())
+    kids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d, "rb") as f:
+                st = f.read().decode("ascii", "replace")
+            if st[st.rfind(")") + 2:].split()[1] == me:
+                kids.append(int(d))
+        except (OSError, IndexError):
+            continue
+    return kids
+
+
+def kill_uid(uid):
+    """Kills every process of uid: a helper that becomes uid and calls kill(-1, SIGKILL)."""
     pid = os.fork()
     if pid == 0:
         try:
-            os.close(r)
-            child_main(req, workdir, w)
-        except BaseException:  # noqa: BLE001
-            pass
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            os.kill(-1, signal.SIGKILL)
         finally:
             os._exit(0)
-    os.close(w)
-    timeout = float(req.get("timeout", 3))
-    deadline = t0 + timeout
-    data = bytearray()
-    limit = 64 << 20
-    pfd = os.pidfd_open(pid)
-    status = None
-    timed_out = False
-    eof = False
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            timed_out = True
-            break
-        fds = [pfd] + ([] if eof else [r])
-        ready, _, _ = select.select(fds, [], [], left)
-        if r in ready:
-            chunk = os.read(r, 1 << 16)
-            if not chunk:
-                eof = True
-            elif len(data) < limit:
-                data += chunk
-        if pfd in ready:
-            _, status = os.waitpid(pid, 0)
-            break
-    elapsed = time.monotonic() - t0
-    if status is None:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    # Drain what the child wrote before it ended.
-    os.set_blocking(r, False)
-    try:
-        while len(data) < limit:
-            chunk = os.read(r, 1 << 16)
-            if not chunk:
-                break
-            data += chunk
-    except BlockingIOError:
-        pass
-    clean = reap_all(pid)
-    os.close(r)
-    os.close(pfd)
-    shutil.rmtree(workdir, ignore_errors=True)
-    leftover = os.path.exists(workdir)
-    events = []
-    for line in bytes(data).split(b"\n"):
-        if line.strip():
+    os.waitpid(pid, 0)
+
+
+def kill_all(first):
+    """Kills and reaps every process of the run. With namespaces the zygote is the init of a pid
+    namespace that holds nothing but the run, so kill(-1) is exact; without, the zygote is a
+    child subreaper and kills the run's uid (root), its process group and its children.
+    Returns True when none is left."""
+    for attempt in range(400):
+        if NS_INIT:
             try:
-                events.append(json.loads(line))
-            except ValueError:
+                os.kill(-1, signal.SIGKILL)
+            except ProcessLookupError:
                 pass
-    resp = {"id": req.get("id"), "tests": {}, "time": elapsed, "timed_out": timed_out,
-            "exit": "" if status is None else describe_status(status), "clean": clean and not leftover}
-    for ev in events:
-        if "test" in ev and isinstance(ev.get("test"), int):
-            resp["tests"][str(ev["test"])] = ev
-        elif ev.get("done"):
-            resp["final"] = ev
-    return resp
+        else:
+            if IS_ROOT and RUN_UID > 0:
+                kill_uid(RUN_UID)
+            try:
+                os.killpg(first, signal.SIGKILL)
+            except OSError:
+                pass
+            for k in proc_children():
+                try:
+                    os.kill(k, signal.SIGKILL)
+                except OSError:
+                    pass
+        while True:
+            try:
+                pid, st = os.waitpid(-1, os.WNOHANG if attempt else 0)
+            except ChildProcessError:
+                return True
+            if pid == 0:
+                break
+            if pid == first:
+                REAPED[0] = st
+        time.sleep(0.001 if attempt < 50 else 0.02)
+    return False
+
+
+REAPED = [None]
+
+
+def install_seccomp():
+    if not SECCOMP:
+        return False
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    buf = ctypes.create_string_buffer(SECCOMP, len(SECCOMP))
+    prog = SockFprog(len(SECCOMP) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
+    if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP)")
+    return True
+
+
+NS_INIT = False
+
+
+def zygote_main(ctl):
+    """Forks the runs. ctl is a SOCK_SEQPACKET socket to the judge."""
+    global NS_INIT
+    info = {"errors": []}
+    os.setsid()  # its own process group: killpg of the parent's group from a child reaches only it
+    if NS:
+        NS_INIT = os.getpid() == 1
+        if not NS_INIT:
+            raise OSError(0, "the zygote is not the init of its pid namespace")
+        # A fresh /proc (this namespace's processes only), mounted before the host's root is
+        # detached: inside a user namespace the kernel lets proc be mounted only while a full proc
+        # is visible.
+        _mount("proc", ROOT + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+        info["pidns"] = True
+        pivot()
+    elif _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        info["errors"].append("prctl(PR_SET_CHILD_SUBREAPER) failed")
+    _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    try:
+        info["seccomp"] = install_seccomp()
+    except OSError as e:
+        info["errors"].append("seccomp: %s" % e)
+    ctl.send(json.dumps(info).encode())
+    while True:
+        try:
+            msg, fds, _, _ = socket.recv_fds(ctl, 1 << 16, 1)
+        except OSError:
+            os._exit(0)
+        if not msg:
+            os._exit(0)
+        if not fds:
+            continue  # an "end" that crossed the report of a child that had already ended
+        cfg = json.loads(msg)
+        chan = fds[0]
+        try:
+            os.mkdir(RUN_DIR, 0o700)
+        except FileExistsError:
+            pass
+        if IS_ROOT and RUN_UID > 0:
+            os.chown(RUN_DIR, RUN_UID, RUN_UID)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                ctl.close()
+                child_main(cfg, chan)
+            except BaseException:  # noqa: BLE001
+                pass
+            finally:
+                os._exit(0)
+        os.close(chan)
+        pfd = os.pidfd_open(pid)
+        status = None
+        while True:
+            ready, _, _ = select.select([ctl, pfd], [], [])
+            if pfd in ready:
+                _, st = os.waitpid(pid, 0)
+                status = describe_status(st)
+                break
+            if ctl in ready:
+                m = ctl.recv(1 << 16)
+                if not m:
+                    os._exit(0)
+                break  # "end": the judge is done or out of time
+        os.close(pfd)
+        REAPED[0] = None
+        clean = kill_all(pid)
+        if status is None and REAPED[0] is not None:
+            status = describe_status(REAPED[0])
+        for d in WIPE:
+            clean = wipe(d, d != RUN_DIR) and clean
+        ctl.send(json.dumps({"exited": status or "", "clean": clean}).encode())
+
+
+# ---------------------------------------------------------------------------------------------
+# Set-up of the judge's namespaces: an allowlist root.
+
+
+def _mount(src, target, fstype, flags, data):
+    r = _libc.mount(
+        src.encode() if src else None, target.encode(), fstype.encode() if fstype else None, flags,
+        data.encode() if data else None)
+    if r != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, "mount %s on %s: %s" % (src, target, os.strerror(e)))
+
+
+def locked_flags(path):
+    """Mount flags of path that a remount inside a user namespace must keep."""
+    f = os.statvfs(path).f_flag
+    out = 0
+    for st, ms in ((2, MS_NOSUID), (4, MS_NODEV), (8, MS_NOEXEC), (1024, MS_NOATIME), (2048, MS_NODIRATIME), (4096, MS_RELATIME)):
+        if f & st:
+            out |= ms
+    return out
+
+
+def bind_ro(src, target):
+    if os.path.isdir(src):
+        os.makedirs(target, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        open(target, "a").close()
+    _mount(src, target, None, MS_BIND | MS_REC, None)
+    _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | locked_flags(src), None)
+
+
+def build_root():
+    """Builds the child's file system over ROOT and pivots into it: a read-only /usr (plus the
+    interpreter's own directories when they lie elsewhere), /dev with null, zero, full, random and
+    urandom, private /tmp and /dev/shm, a size-limited tmpfs for the run directory and, mounted by
+    the zygote, a fresh /proc. Nothing else of the host is there."""
+    _mount(None, "/", None, MS_REC | MS_PRIVATE, None)
+    new = ROOT
+    _mount("tmpfs", new, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0755")
+    keep = ["/usr"]
+    for p in [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(sys.executable)] + list(sys.path):
+        if p and os.path.isdir(p):
+            p = os.path.realpath(p)
+            if not any(p == k or p.startswith(k + "/") for k in keep):
+                keep = [k for k in keep if not k.startswith(p + "/")] + [p]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        src = "/" + name
+        if os.path.islink(src):
+            os.symlink(os.readlink(src), new + src)
+        elif os.path.isdir(src) and src not in keep:
+            keep.append(src)
+    for k in keep:
+        bind_ro(k, new + k)
+    os.makedirs(new + "/dev", exist_ok=True)
+    for d in ("null", "zero", "full", "random", "urandom"):
+        if os.path.exists("/dev/" + d):
+            open(new + "/dev/" + d, "a").close()
+            _mount("/dev/" + d, new + "/dev/" + d, None, MS_BIND, None)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, new + "/dev/" + name)
+    for d, size in (("/tmp", "64m"), ("/dev/shm", "16m")):
+        os.makedirs(new + d, exist_ok=True)
+        _mount("tmpfs", new + d, "tmpfs", MS_NOSUID | MS_NODEV, "size=%s,mode=1777" % size)
+    os.makedirs(new + "/sandbox", exist_ok=True)
+    _mount("tmpfs", new + "/sandbox", "tmpfs", MS_NOSUID | MS_NODEV, "size=%s,mode=0755" % DISK)
+    os.makedirs(new + "/proc", exist_ok=True)
+    os.makedirs(new + "/etc", exist_ok=True)
+    os.makedirs(new + "/.old", exist_ok=True)
+    return keep
+
+
+def pivot():
+    """Makes ROOT the root of the mount namespace (the judge's too) and drops the host's."""
+    os.chdir(ROOT)
+    nr = {"x86_64": 155, "aarch64": 41}.get(os.uname().machine)
+    if nr is None or _libc.syscall(nr, b".", b".old") != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, "pivot_root: " + os.strerror(e))
+    os.chdir("/")
+    if _libc.umount2(b"/.old", MNT_DETACH) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, "umount old root: " + os.strerror(e))
+    os.rmdir("/.old")
+    _mount(None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# The judge.
+
+
+class JudgeTimeout(BaseException):
+    """The run's wall-clock deadline passed (not an Exception: tests cannot catch it)."""
+
+
+class ChildGone(BaseException):
+    """The candidate's process ended or broke the protocol."""
+
+
+class NotCarried(Exception):
+    """A test passed the program an object the serialiser cannot carry."""
+
+
+def _alarm(signum, frame):
+    raise JudgeTimeout()
+
+
+class Run:
+    """One run of a candidate, seen from the judge."""
+
+    def __init__(self, judge, req):
+        self.j, self.req = judge, req
+        self.deadline = time.monotonic() + float(req.get("timeout", 3))
+        self.count = 0
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock = a
+        self.fd = a.fileno()
+        cfg = {k: req.get(k) for k in ("cpu", "mem", "fsize", "nproc")}
+        socket.send_fds(judge.ctl, [json.dumps(cfg).encode()], [b.fileno()])
+        b.close()
+
+    def send(self, obj):
+        try:
+            write_all(self.fd, frame(obj))
+        except OSError:
+            raise ChildGone()
+
+    def _read(self, n):
+        buf = bytearray()
+        while len(buf) < n:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise JudgeTimeout()
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(self.fd, n - len(buf))
+            except OSError:
+                chunk = b""
+            if not chunk:
+                raise ChildGone()
+            buf += chunk
+        return bytes(buf)
+
+    def recv(self):
+        """The child's next frame; ChildGone if it ended or broke the protocol, JudgeTimeout past
+        the deadline. (When the child's main process ends, the zygote kills the rest, so the
+        channel reaches end-of-file.)"""
+        (n,) = struct.unpack(">I", self._read(4))
+        if n > MAX_MSG:
+            raise ChildGone()
+        try:
+            msg = json.loads(self._read(n))
+        except ValueError:
+            raise ChildGone()
+        if type(msg) is not dict:
+            raise ChildGone()
+        if type(msg.get("count")) is int:
+            self.count = msg["count"]
+        return msg
+
+    def end(self):
+        """Stops the child (if still running) and waits for the zygote's report (one per run;
+        an "end" that crosses the report is ignored by the zygote)."""
+        self.sock.close()
+        ready, _, _ = select.select([self.j.ctl], [], [], 0)
+        if not ready:
+            self.j.ctl.send(b"end")
+        m = self.j.ctl.recv(1 << 16)
+        if not m:
+            raise RuntimeError("zygote died")
+        return json.loads(m)
+
+    def call(self, name, args, kw):
+        try:
+            msg = {"call": name, "args": [self.carry(a) for a in args], "kw": {k: self.carry(v) for k, v in kw.items()}}
+        except (NotCarried, ValueError, RecursionError) as e:
+            raise NotCarried(str(e))
+        self.send(msg)
+        ans = self.recv()
+        if "v" in ans:
+            try:
+                return dec(ans["v"])
+            except (ValueError, TypeError, RecursionError):
+                raise ChildGone()
+        if "refused" in ans:
+            raise TypeError("the program returned a %s" % str(ans["refused"])[:200])
+        if "exc" in ans:
+            raise remote_exception(str(ans.get("exc")), str(ans.get("msg", "")), ans.get("assert") is True)
+        raise ChildGone()
+
+    def carry(self, v):
+        if isinstance(v, Remote):
+            return {"G": v._name}
+        try:
+            return enc(v)
+        except Refused as e:
+            raise NotCarried(str(e))
+
+
+_exc_cache = {}
+
+
+def remote_exception(name, msg, is_assert):
+    """An exception like the one the candidate raised: a builtin Exception class by that name, or
+    a new Exception subclass with the name (nothing the candidate defined runs in the judge)."""
+    if is_assert:
+        return AssertionError(msg) if msg else AssertionError()
+    cls = getattr(builtins, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Exception)):
+        cls = _exc_cache.get(name)
+        if cls is None:
+            cls = _exc_cache[name] = type(name if name.isidentifier() else "Error", (Exception,), {})
+    try:
+        return cls(msg) if msg else cls()
+    except BaseException:  # noqa: BLE001 - e.g. UnicodeDecodeError needs 5 arguments
+        c = _exc_cache.get(name + "!")
+        if c is None:
+            c = _exc_cache[name + "!"] = type(name if name.isidentifier() else "Error", (Exception,), {})
+        return c(msg)
+
+
+class Remote:
+    """A global of the program, standing in the tests' namespace: calling it runs it in the child."""
+
+    __slots__ = ("_run", "_name")
+
+    def __init__(self, run, name):
+        self._run, self._name = run, name
+
+    def __call__(self, *args, **kw):
+        return self._run.call(self._name, args, kw)
+
+    def __repr__(self):
+        return "<program function %s>" % self._name
+
+
+class Unusable:
+    __slots__ = ("_name", "_why")
+
+    def __init__(self, name, why):
+        self._name, self._why = name, why
+
+    def __getattr__(self, a):
+        raise TypeError("the tests cannot use the program's %s: %s" % (self._name, self._why))
+
+    def __call__(self, *a, **k):
+        raise TypeError("the tests cannot use the program's %s: %s" % (self._name, self._why))
+
+
+MODULE_ALIASES = {"np": "numpy", "pd": "pandas"}
+
+
+def global_names(code, out):
+    out.update(code.co_names)
+    for c in code.co_consts:
+        if hasattr(c, "co_names"):
+            global_names(c, out)
+    return out
+
+
+class Judge:
+    def __init__(self, ctl):
+        self.ctl = ctl
+        self.codes = {}  # compiled tests, by source
+
+    def compiled(self, src):
+        c = self.codes.get(src)
+        if c is None:
+            if len(self.codes) > 4096:
+                self.codes.clear()
+            c = self.codes[src] = compile(src, "<test>", "exec")
+        return c
+
+    def handle(self, req):
+        t0 = time.monotonic()
+        tests = req.get("tests") or []
+        io_mode = bool(tests) and all(t.get("io") for t in tests)
+        resp = self.attempt(req, tests, io_mode, legacy=False)
+        if resp.get("not_carried") is not None:
+            why = resp["not_carried"]
+            if req.get("strict"):
+                resp = {"tests": {}, "timed_out": False, "exit": resp["exit"], "clean": resp["clean"],
+                        "final": {"outcome": "RuntimeError", "error": "strict verdicts: " + why}}
+            else:
+                resp = self.attempt(req, tests, io_mode, legacy=True)
+                resp["forgeable"] = True
+                resp.setdefault("notes", []).append("tests ran inside the candidate's process: " + why)
+        resp["id"] = req.get("id")
+        resp["time"] = time.monotonic() - t0
+        return resp
+
+    def attempt(self, req, tests, io_mode, legacy):
+        run = Run(self, req)
+        res = {"tests": {}, "timed_out": False}
+        final = {"outcome": "PassedTest", "error": ""}
+        failed_at = None
+        rank = {"PassedTest": 0, "FailedTest": 1, "RuntimeError": 2, "Timeout": 3}
+        first_err, worst, fail_count = [""], ["PassedTest"], [None]
+
+        def record(i, ev):
+            res["tests"][str(i)] = ev
+            o = ev["outcome"]
+            if o != "PassedTest":
+                if fail_count[0] is None:
+                    fail_count[0] = run.count
+                first_err[0] = first_err[0] or ev["error"]
+            if rank[o] > rank[worst[0]]:
+                worst[0] = o
+        try:
+            prog = {"source": req["source"], "trace": req.get("trace"), "trace_max": req.get("trace_max"),
+                    "locals_max": req.get("locals_max"), "repr_max": req.get("repr_max"),
+                    "out_cap": req.get("out_cap"), "mode": "io" if io_mode else "calls",
+                    "name": "__main__" if not tests else "__candidate__"}
+            run.send(prog)
+            first = run.recv()
+            if "compile_error" in first:
+                final = {"outcome": "CompileError", "error": str(first["compile_error"])}
+                raise StopIteration
+            if "raised" in first:
+                msg = str(first["raised"])[:2000]
+                failed_at = run.count
+                for i in range(len(tests)):
+                    res["tests"][str(i)] = {"outcome": "RuntimeError", "error": msg, "time": 0}
+                final = {"outcome": "RuntimeError", "error": msg}
+                raise StopIteration
+            if "loaded" not in first:
+                raise ChildGone()
+            if legacy:
+                run.send({"legacy": [t.get("code", "") for t in tests]})
+                while True:
+                    ev = run.recv()
+                    if ev.get("legacy_done"):
+                        break
+                    i, o = ev.get("test"), ev.get("outcome")
+                    if type(i) is not int or not 0 <= i < len(tests) or o not in rank or o == "Timeout":
+                        raise ChildGone()
+                    record(i, {"outcome": o, "error": str(ev.get("error", ""))[:2000], "time": float(ev.get("time", 0) or 0)})
+            else:
+                env = {}
+                if not io_mode:
+                    names = set()
+                    for t in tests:
+                        global_names(self.compiled(t.get("code", "")), names)
+                    names = sorted(n for n in names if not hasattr(builtins, n))
+                    if names:
+                        run.send({"names": names})
+                        kinds = run.recv().get("kinds")
+                        if type(kinds) is not dict:
+                            raise ChildGone()
+                        for n, k in kinds.items():
+                            if n not in names or type(k) is not dict:
+                                continue
+                            if k.get("callable") is True:
+                                env[n] = Remote(run, n)
+                            elif "module" in k:
+                                # The judge imports its own copy, and only of the module that
+                                # the name usually means (the program cannot swap in another).
+                                m = str(k["module"])
+                                try:
+                                    if m != MODULE_ALIASES.get(n, n):
+                                        raise ImportError(m)
+                                    env[n] = __import__(m)
+                                except BaseException:  # noqa: BLE001
+                                    env[n] = Unusable(n, "module %s" % m[:100])
+                            elif "value" in k:
+                                try:
+                                    env[n] = dec(k["value"])
+                                except (ValueError, TypeError, RecursionError):
+                                    raise ChildGone()
+                            else:
+                                env[n] = Unusable(n, str(k.get("other"))[:200])
+                for i, t in enumerate(tests):
+                    o, err, got, dt = self.one_test(run, t, env, io_mode)
+                    ev = {"outcome": o, "error": err, "time": dt}
+                    if io_mode:
+                        ev["got"] = got
+                    record(i, ev)
+            final = {"outcome": worst[0], "error": first_err[0]}
+            # Outputs and trace; advisory (the child could make them up), never part of a verdict.
+            run.send({"finish": True})
+            fin = run.recv()
+            for k in ("stdout", "stderr"):
+                if type(fin.get(k)) is str:
+                    final[k] = fin[k]
+            final["truncated"] = fin.get("truncated") is True
+            if req.get("trace") and type(fin.get("trace")) is list:
+                final["trace"] = [s for s in fin["trace"] if type(s) is list and len(s) == 2 and type(s[0]) is int and type(s[1]) is dict]
+                final["trace_steps"] = fin.get("trace_steps") if type(fin.get("trace_steps")) is int else len(final["trace"])
+        except StopIteration:
+            pass
+        except NotCarried as e:
+            st = run.end()
+            return {"not_carried": str(e), "exit": st.get("exited", ""), "clean": st.get("clean") is True}
+        except JudgeTimeout:
+            res["timed_out"] = True
+            final = {"outcome": "Timeout", "error": ""}
+        except ChildGone:
+            final = None
+        if failed_at is None:
+            failed_at = fail_count[0]
+        st = run.end()
+        exit_desc = str(st.get("exited", ""))
+        res["exit"] = exit_desc
+        res["clean"] = st.get("clean") is True
+        if final is None:
+            # The process ended (or broke the protocol) before answering everything.
+            if "SIGXCPU" in exit_desc:
+                res["timed_out"] = True
+                final = {"outcome": "Timeout", "error": ""}
+            else:
+                final = {"outcome": "RuntimeError", "error": "no result: the process ended (%s)" % (exit_desc or "protocol error")}
+                for i in range(len(tests)):
+                    res["tests"].setdefault(str(i), {"outcome": "RuntimeError", "error": final["error"], "time": 0})
+                if failed_at is None:
+                    failed_at = run.count
+        if final["outcome"] == "Timeout":
+            final["error"] = "time limit (%.3gs wall, %.3gs CPU) exceeded" % (float(req.get("timeout", 3)), float(req.get("cpu", 3)))
+            for i in range(len(tests)):
+                res["tests"].setdefault(str(i), {"outcome": "Timeout", "error": final["error"], "time": 0})
+            if failed_at is None:
+                failed_at = run.count
+        if req.get("trace"):
+            final.setdefault("trace", [])
+            final.setdefault("trace_steps", run.count)
+            final["steps_before_failure"] = run.count if failed_at is None else failed_at
+        res["final"] = final
+        return res
+
+    def one_test(self, run, t, env, io_mode):
+        t0 = time.perf_counter()
+        got, outcome, error = "", "PassedTest", ""
+        left = run.deadline - time.monotonic()
+        if left <= 0:
+            raise JudgeTimeout()
+        signal.setitimer(signal.ITIMER_REAL, left)
+        try:
+            if io_mode:
+                run.send({"io": t.get("stdin", "")})
+                ans = run.recv()
+                got = ans.get("out") if type(ans.get("out")) is str else ""
+                if "exc" in ans:
+                    outcome, error = "RuntimeError", err_text(remote_exception(str(ans["exc"]), str(ans.get("msg", "")), False))
+                    if ans["exc"] == "SystemExit":
+                        error = "SystemExit: " + str(ans.get("msg", ""))
+                elif normalize(got) != normalize(t.get("stdout", "")):
+                    outcome, error = "FailedTest", "wrong output"
+            else:
+                g = {"__name__": "__main__", "__builtins__": builtins}
+                g.update(env)
+                exec(self.compiled(t.get("code", "")), g)
+        except (JudgeTimeout, ChildGone, NotCarried):
+            raise
+        except AssertionError as e:
+            outcome, error = "FailedTest", err_text(e)
+        except BaseException as e:  # noqa: BLE001 - the tests raised, or the candidate did
+            outcome, error = "RuntimeError", err_text(e) or "SystemExit"
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        return outcome, error, got, time.perf_counter() - t0
+
+
+def send_go(obj):
+    _out.write(frame(obj))
+    _out.flush()
+
+
+def recv_go():
+    head = _in.read(4)
+    if len(head) < 4:
+        return None
+    (n,) = struct.unpack(">I", head)
+    data = _in.read(n)
+    if len(data) < n:
+        return None
+    return json.loads(data)
 
 
 def main():
-    global ROOT
     info = {"hello": True, "python": sys.version.split()[0], "pid": os.getpid(), "root": IS_ROOT,
-            "uid": RUN_UID if IS_ROOT else os.geteuid(), "netns": NETNS, "errors": []}
-    try:
-        if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-            info["errors"].append("prctl(PR_SET_CHILD_SUBREAPER) failed")
-    except AttributeError:
-        info["errors"].append("no prctl")
-    if IS_ROOT and os.environ.get("EXECFEED_DISK"):
-        # A private size-limited tmpfs for the run directories: a disk quota, gone with the worker.
+            "uid": RUN_UID if IS_ROOT else os.geteuid(), "netns": bool(NS), "userns": NS == "user", "errors": []}
+    if NS:
+        # Namespaces were asked for: any failure here is fatal, and Go falls back loudly.
+        info["allowlist"] = build_root()
+        info["tmpfs"] = True
+        if _libc.unshare(CLONE_NEWPID) != 0:
+            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWPID)")
+    else:
+        os.makedirs(RUN_DIR, exist_ok=True)
+    # The zygote: forked now, before any test exists in this process's memory, and made init of a
+    # nested pid namespace so that the candidate can signal nothing but its own processes.
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:
         try:
-            _mount("none", "/", None, MS_REC | MS_PRIVATE, None)
-            _mount("tmpfs", ROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=%s,mode=0711" % os.environ["EXECFEED_DISK"])
-            info["tmpfs"] = True
-        except OSError as e:
-            info["errors"].append("tmpfs for run directories: %s" % e)
-    if IS_ROOT and os.getpid() == 1:
-        # Own pid namespace: a fresh /proc shows only the sandbox's processes.
-        try:
-            _mount("none", "/", None, MS_REC | MS_PRIVATE, None)
-            _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | 8, None)
-            info["pidns"] = True
-        except OSError as e:
-            info["errors"].append("mounting /proc: %s" % e)
-    hidden = []
-    if IS_ROOT and NETNS:
-        try:
-            hidden = hide_paths()
-        except OSError as e:
-            info["errors"].append("hiding paths: %s" % e)
-    info["hidden"] = hidden
+            a.close()
+            os.dup2(os.open("/dev/null", os.O_RDWR), 0)
+            os.dup2(0, 1)
+            zygote_main(b)
+        except BaseException as e:  # noqa: BLE001
+            try:
+                b.send(json.dumps({"errors": ["zygote: %s" % err_text(e)]}).encode())
+            except OSError:
+                pass
+        finally:
+            os._exit(1)
+    b.close()
+    zinfo = json.loads(a.recv(1 << 16) or b"{}")
+    info["errors"] += zinfo.get("errors", [])
+    if NS:
+        if not zinfo.get("pidns"):
+            raise OSError(0, "zygote: %s" % "; ".join(zinfo.get("errors", [])))
+        os.chdir("/")
+    info["pidns"] = bool(zinfo.get("pidns"))
+    info["seccomp"] = bool(zinfo.get("seccomp"))
+    _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    send(info)
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    judge = Judge(a)
+    send_go(info)
     while True:
-        req = recv()
+        req = recv_go()
         if req is None:
             return
         try:
-            resp = handle(req)
+            resp = judge.handle(req)
         except Exception as e:  # noqa: BLE001 - worker bug or resource exhaustion: report, keep serving
             resp = {"id": req.get("id"), "worker_error": err_text(e)}
-        send(resp)
+        send_go(resp)
 
 
 if __name__ == "__main__":
