@@ -30,6 +30,7 @@ func runEval(args []string) error {
 	format := fs.String("format", "humaneval", "problem format: humaneval, mbpp or apps")
 	ks := fs.String("k", "1,10,100", "comma-separated k for pass@k")
 	workers := fs.Int("workers", 2, "sandbox worker processes")
+	execURLs := fs.String("exec", "", "URL[,URL...] of execution servers (kernel serve, or SandboxFusion as sf+http://...) to run samples on instead of local workers; bearer token from $"+sandbox.TokenEnv)
 	timeout := fs.Duration("timeout", 3*time.Second, "wall-clock limit per sample (all its tests)")
 	memory := fs.Int64("memory-mb", 1024, "address-space limit per sample, MiB")
 	out := fs.String("out", "", "results file (default: SAMPLES_results.jsonl)")
@@ -60,16 +61,21 @@ func runEval(args []string) error {
 	if err != nil {
 		return err
 	}
-	pool, err := sandbox.NewPool(sandbox.PoolConfig{Workers: *workers})
+	ex, parallel, err := sandbox.OpenExecutor(*execURLs, sandbox.PoolConfig{Workers: *workers}, sandbox.RemoteConfig{})
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	iso := pool.Isolation()
-	fmt.Fprintf(os.Stderr, "eval: %d problems, %d samples, python %s, %d workers, netns %v, private uid %d\n",
-		len(problems), len(samples), iso.Python, *workers, iso.NetNS, iso.PrivateUID)
-	for _, n := range iso.Notes {
-		fmt.Fprintln(os.Stderr, "eval: note:", n)
+	defer ex.Close()
+	if pool, ok := ex.(*sandbox.Pool); ok {
+		iso := pool.Isolation()
+		fmt.Fprintf(os.Stderr, "eval: %d problems, %d samples, python %s, %d workers, netns %v, private uid %d\n",
+			len(problems), len(samples), iso.Python, *workers, iso.NetNS, iso.PrivateUID)
+		for _, n := range iso.Notes {
+			fmt.Fprintln(os.Stderr, "eval: note:", n)
+		}
+	} else {
+		fmt.Fprintf(os.Stderr, "eval: %d problems, %d samples, remote execution on %s, %d requests in flight\n",
+			len(problems), len(samples), *execURLs, parallel)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -91,9 +97,9 @@ func runEval(args []string) error {
 			fmt.Fprintln(os.Stderr)
 		}
 	}
-	results, err := sandbox.Evaluate(ctx, pool, problems, samples, sandbox.EvalConfig{
+	results, err := sandbox.Evaluate(ctx, ex, problems, samples, sandbox.EvalConfig{
 		Options:  sandbox.Options{Timeout: *timeout, MemoryBytes: *memory << 20},
-		Parallel: *workers, Progress: progress,
+		Parallel: parallel, Progress: progress,
 	})
 	if err != nil {
 		return err
