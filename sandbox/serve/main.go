@@ -36,6 +36,7 @@ func Main(args []string) error {
 	drainTimeout := fs.Duration("drain-timeout", 60*time.Second, "on SIGTERM, longest wait for requests in flight")
 	logFormat := fs.String("log", "json", "log format: json or text")
 	verbose := fs.Bool("v", false, "log health checks and metrics scrapes too")
+	requireIsolation := fs.Bool("require-isolation", false, "refuse to start unless the pool has its network namespace and private uids (root with CAP_SYS_ADMIN)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -75,6 +76,9 @@ func Main(args []string) error {
 	iso := pool.Isolation()
 	log.Info("sandbox pool", "workers", *workers, "python", iso.Python, "netns", iso.NetNS,
 		"private_uid", iso.PrivateUID, "disk_quota", iso.DiskQuota, "notes", iso.Notes)
+	if *requireIsolation && (!iso.NetNS || iso.PrivateUID == 0) {
+		return fmt.Errorf("--require-isolation: the sandbox runs without its network namespace or private uid (%s); see docs/SERVE.md for the pod's privileges", strings.Join(iso.Notes, "; "))
+	}
 	if *queue == 0 {
 		*queue = -1 // Config's zero value means the default
 	}
