@@ -63,7 +63,8 @@ type Options struct {
 	// MaxOutputBytes caps each captured stream (stdout, stderr, a test's output; default 64 KiB).
 	MaxOutputBytes int
 	// Trace asks for an execution trace: the stack after every token (RPN), or the executed lines
-	// of the candidate with a bounded snapshot of its local variables (Python).
+	// of the candidate with a bounded snapshot of its local variables (Python), plus one step
+	// per return of a function called by the tests (see Step.Locals).
 	Trace bool
 	// MaxTraceSteps bounds the recorded trace (default 10,000 steps; counting goes on past it).
 	MaxTraceSteps int
@@ -117,7 +118,8 @@ type Step struct {
 	// Stack is the RPN stack after the token, bottom first.
 	Stack []int64 `json:"stack,omitempty"`
 	// Locals is a bounded snapshot of the Python frame's local variables (name -> repr) as the line
-	// is about to run.
+	// is about to run. A step that records a return from a function called by the tests holds one
+	// pseudo-local instead, "<return>", the repr of the returned value (Pos is the returning line).
 	Locals map[string]string `json:"locals,omitempty"`
 }
 

@@ -85,8 +85,9 @@ func TestPythonTrace(t *testing.T) {
 	r := runPy(t, src, []Test{{Code: "assert f(3) == 3"}}, Options{Trace: true})
 	expect(t, r, PassedTest, "")
 	// Module: line 1. f(3): line 2, then 3 4 three times, line 3 once more, line 5.
+	// The return of f(3), called by the test, is one more recorded step (not an executed line).
 	lines := []int{1, 2, 3, 4, 3, 4, 3, 4, 3, 5}
-	if len(r.Trace) != len(lines) || r.TraceSteps != len(lines) || r.StepsCorrect != len(lines) {
+	if len(r.Trace) != len(lines)+1 || r.TraceSteps != len(lines) || r.StepsCorrect != len(lines) {
 		t.Fatalf("trace of %d steps (count %d, correct %d), want %d: %+v", len(r.Trace), r.TraceSteps, r.StepsCorrect, len(lines), r.Trace)
 	}
 	for i, l := range lines {
@@ -96,6 +97,9 @@ func TestPythonTrace(t *testing.T) {
 	}
 	if last := r.Trace[len(lines)-1].Locals; last["s"] != "3" || last["n"] != "3" {
 		t.Errorf("locals at the return: %v", last)
+	}
+	if ret := r.Trace[len(lines)]; ret.Pos != 5 || ret.Locals["<return>"] != "3" || len(ret.Locals) != 1 {
+		t.Errorf("return step %+v, want line 5 returning 3", ret)
 	}
 	// A failing run: steps before the failure are counted, and the recorded trace is bounded.
 	bad := "def f(n):\n    xs = list(range(1000))\n    for i in range(n):\n        xs[i] = i\n    return xs[n]\n"

@@ -247,6 +247,16 @@ class Tracer:
             self.count += 1
             if len(self.steps) < self.max_steps:
                 self.steps.append([frame.f_lineno, self.snap(frame)])
+        elif event == "return" and frame.f_code.co_name != "<module>" and len(self.steps) < self.max_steps and (
+            frame.f_back is None or frame.f_back.f_code.co_filename != "<candidate>"
+        ):
+            # A function called by the tests returns: record the value as a pseudo-local "<return>"
+            # (EGCA and ETA compare return values; not counted as an executed line).
+            try:
+                value = self.r.repr(arg)[: self.repr_max]
+            except BaseException:  # noqa: BLE001 - hostile __repr__
+                value = "<unrepresentable>"
+            self.steps.append([frame.f_lineno, {"<return>": value}])
         return self.local
 
     def glob(self, frame, event, arg):
