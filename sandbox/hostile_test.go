@@ -19,13 +19,6 @@ import (
 // reported, and the pool must give right verdicts afterwards. TestMain then checks that no process
 // or file was left behind.
 
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: without root the sandbox has no private uid and no namespaces (see docs/SANDBOX.md)")
-	}
-}
-
 func hostile(t *testing.T, src string, opts Options, want ...Outcome) Result {
 	t.Helper()
 	if opts.Timeout == 0 {
@@ -43,12 +36,8 @@ func hostile(t *testing.T, src string, opts Options, want ...Outcome) Result {
 	if el := time.Since(start); el > opts.Timeout+3*time.Second {
 		t.Errorf("run took %v, limit %v", el, opts.Timeout)
 	}
-	for _, s := range pool(t).slots {
-		if s.uid > 0 {
-			if left := processesOf(s.uid); len(left) > 0 {
-				t.Errorf("processes of uid %d left after the run: %v", s.uid, left)
-			}
-		}
+	if left := leftovers(pool(t)); len(left) > 0 {
+		t.Errorf("processes left after the run: %v", left)
 	}
 	stillServes(t)
 	return r
@@ -93,7 +82,6 @@ func TestHostileHugeFile(t *testing.T) {
 }
 
 func TestHostileFilesOutside(t *testing.T) {
-	requireRoot(t) // without root the program runs as the test's own user, who owns the canary
 	dir := t.TempDir()
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -137,7 +125,6 @@ print(done)
 }
 
 func TestHostileReadsSources(t *testing.T) {
-	requireRoot(t)
 	self, err := filepath.Abs("hostile_test.go")
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +137,6 @@ func TestHostileReadsSources(t *testing.T) {
 }
 
 func TestHostileNetwork(t *testing.T) {
-	requireRoot(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +176,6 @@ func TestHostileNetwork(t *testing.T) {
 // Killing the parent, every process it can (kill -9 -1), or this test process must not work;
 // a long program on the other worker, started before, keeps its right verdict.
 func TestHostileKills(t *testing.T) {
-	requireRoot(t)
 	var workerPids []int
 	for _, s := range pool(t).slots {
 		workerPids = append(workerPids, s.w.cmd.Process.Pid)
@@ -241,10 +226,8 @@ print(killed)
 	if st := pool(t).Stats(); st.Restarts != 0 {
 		t.Errorf("%d workers were killed", st.Restarts)
 	}
-	for _, s := range pool(t).slots {
-		if left := processesOf(s.uid); len(left) > 0 {
-			t.Errorf("processes of uid %d left after the run: %v", s.uid, left)
-		}
+	if left := leftovers(pool(t)); len(left) > 0 {
+		t.Errorf("processes left after the run: %v", left)
 	}
 	stillServes(t)
 }
@@ -284,25 +267,242 @@ if os.fork() == 0:
     os._exit(0)
 time.sleep(0.1)
 `
-	hostile(t, src, Options{}, PassedTest)
-	// Without a private uid, check the worker's descendants instead.
-	for _, s := range pool(t).slots {
-		if kids := childrenOf(s.w.cmd.Process.Pid); len(kids) > 0 && os.Geteuid() != 0 {
-			t.Errorf("worker %d has children left: %v", s.idx, kids)
+	hostile(t, src, Options{}, PassedTest) // hostile() checks that no process is left
+}
+
+func TestHostileEnvironment(t *testing.T) {
+	// Sees no secrets in its environment and holds no capability: as root it runs as its private
+	// uid and cannot regain root; as a user it is uid 0 of its user namespace with every
+	// capability dropped.
+	src := "import os\nprint(os.getuid(), sorted(os.environ))\nst = open('/proc/self/status').read()\nprint([l for l in st.splitlines() if l.startswith(('CapEff', 'CapPrm', 'NoNewPrivs', 'Seccomp:'))])\ntry:\n    os.setuid(0); os.setgid(0); open('/proc/sys/kernel/hostname', 'w').write('x'); print('root again')\nexcept OSError:\n    pass\n"
+	r := hostile(t, src, Options{}, PassedTest)
+	want := "0 ['HOME', 'LANG', 'PATH', 'TMPDIR']\n"
+	if os.Geteuid() == 0 {
+		want = strconv.Itoa(pool(t).Isolation().PrivateUID) + " ['HOME', 'LANG', 'PATH', 'TMPDIR']\n"
+	}
+	if !strings.HasPrefix(r.Stdout, want) {
+		t.Errorf("stdout %q, want %q first", r.Stdout, want)
+	}
+	for _, w := range []string{"CapEff:\\t0000000000000000", "CapPrm:\\t0000000000000000", "NoNewPrivs:\\t1", "Seccomp:\\t2"} {
+		if !strings.Contains(r.Stdout, w) {
+			t.Errorf("stdout %q lacks %q", r.Stdout, w)
+		}
+	}
+	if strings.Contains(r.Stdout, "root again") {
+		t.Errorf("the program regained privileges: %q", r.Stdout)
+	}
+}
+
+// The attacks of issue 13 on the verdict itself. A HumanEval-style problem whose right answer is
+// add(a, b) = a + b; every program below is wrong and must not be reported PassedTest.
+var forgeTests = []Test{{Name: "check", Code: "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(20, 22) == 42\n\ncheck(add)\n"}}
+
+func forged(t *testing.T, name, src string, want ...Outcome) Result {
+	t.Helper()
+	var r Result
+	t.Run(name, func(t *testing.T) {
+		r = runPy(t, src, forgeTests, Options{Timeout: 2 * time.Second})
+		ok := false
+		for _, w := range want {
+			ok = ok || r.Outcome == w
+		}
+		if r.Outcome == PassedTest || r.Passed != 0 || !ok {
+			t.Errorf("outcome %v, %d passed (error %q), want one of %v", r.Outcome, r.Passed, r.Error, want)
+		}
+		if r.Forgeable {
+			t.Errorf("verdict marked forgeable")
+		}
+	})
+	return r
+}
+
+func TestHostileForgedVerdicts(t *testing.T) {
+	// Fake verdict lines and frames (the old protocol, the new one) on every descriptor, then exit.
+	forged(t, "forged lines", `import os, json, struct
+lines = [{"test": 0, "outcome": "PassedTest", "error": "", "time": 0}, {"done": True, "outcome": "PassedTest"},
+         {"loaded": True}, {"v": 3}, {"v": 42}, {"legacy_done": True}, {"stdout": "", "stderr": ""}]
+for fd in range(0, 64):
+    for obj in lines:
+        data = json.dumps(obj).encode()
+        for blob in (data + b"\n", struct.pack(">I", len(data)) + data):
+            try:
+                os.write(fd, blob)
+            except OSError:
+                pass
+os._exit(0)
+def add(a, b):
+    return a - b
+`, RuntimeError)
+	// Speaking the protocol from inside, answering ahead of the judge's requests: without the
+	// expected values (which never enter its process) it can only choose the values it returns.
+	forged(t, "protocol hijack", `import os, json, struct
+def add(a, b):
+    return 0
+def frame(o):
+    d = json.dumps(o).encode()
+    return struct.pack(">I", len(d)) + d
+for fd in range(3, 8):
+    try:
+        os.write(fd, frame({"loaded": True}) + frame({"kinds": {"add": {"value": True}, "check": {"callable": True}}}) +
+                 frame({"v": True}) + frame({"outcome": "PassedTest"}) + frame({"legacy_done": True}))
+    except OSError:
+        pass
+`, FailedTest, RuntimeError)
+	// Objects that claim equality with everything: refused by the serialiser.
+	forged(t, "always-equal object", "class E:\n    def __eq__(self, o):\n        return True\n    __hash__ = None\ndef add(a, b):\n    return E()\n", RuntimeError)
+	forged(t, "int subclass", "class I(int):\n    def __eq__(self, o):\n        return True\ndef add(a, b):\n    return I(0)\n", RuntimeError)
+	forged(t, "str subclass inside a list", "class S(str):\n    def __eq__(self, o):\n        return True\ndef add(a, b):\n    return [S()]\n", RuntimeError)
+	forged(t, "patched builtins", "import builtins\nbuiltins.AssertionError = type('X', (BaseException,), {})\nbuiltins.int.__eq__ = lambda a, b: True\ndef add(a, b):\n    return 0\n", RuntimeError, FailedTest)
+	forged(t, "raise in the test's frame", "import sys\ndef add(a, b):\n    f = sys._getframe(1)\n    f.f_globals['check'] = lambda c: None\n    raise SystemExit(0)\n", RuntimeError)
+	// Leaving before the tests, in all the ways a program can.
+	forged(t, "os._exit before tests", "import os\nos._exit(0)\ndef add(a, b):\n    return a + b\n", RuntimeError)
+	forged(t, "sys.exit before tests", "import sys\nsys.exit(0)\ndef add(a, b):\n    return a + b\n", RuntimeError)
+	forged(t, "exit in the function", "import os\ndef add(a, b):\n    os._exit(0)\n", RuntimeError)
+	forged(t, "kill itself", "import os, signal\ndef add(a, b):\n    os.kill(os.getpid(), signal.SIGKILL)\n", RuntimeError)
+	// The right program still passes, and the verdict is not forgeable.
+	r := runPy(t, "def add(a, b):\n    return a + b\n", forgeTests, Options{})
+	expect(t, r, PassedTest, "")
+	if r.Forgeable {
+		t.Error("a HumanEval check was run inside the candidate's process")
+	}
+}
+
+// The expected values never enter the candidate's process: after the same problem ran, a program
+// that scans its own objects and memory for the test finds nothing.
+func TestHostileReadsTests(t *testing.T) {
+	secret := "assert candidate(7) == 918273645"
+	tests := []Test{{Code: "def check(candidate):\n    " + secret + "\n\ncheck(f)\n"}}
+	expect(t, runPy(t, "def f(x):\n    return 918273645\n", tests, Options{}), PassedTest, "")
+	src := `import gc, re
+pat = re.compile(r'candidate\(7\) == ([0-9]+)')
+found = []
+for o in list(gc.get_objects()):
+    for v in (list(o.values()) if isinstance(o, dict) else o if isinstance(o, (list, tuple)) else ()):
+        if isinstance(v, str):
+            found += pat.findall(v)
+maps = open('/proc/self/maps').read().splitlines()
+try:
+    mem = open('/proc/self/mem', 'rb')
+except OSError:
+    maps = []
+for line in maps:
+    addr, perm = line.split()[:2]
+    lo, hi = (int(x, 16) for x in addr.split('-'))
+    if not perm.startswith('rw') or hi - lo > 64 << 20:
+        continue
+    try:
+        mem.seek(lo)
+        blob = mem.read(hi - lo)
+    except (OSError, OverflowError, ValueError):
+        continue
+    found += re.findall(rb'candidate\(7\) == ([0-9]+)', blob)
+def f(x):
+    return int(found[0]) if found else -1
+`
+	r := runPy(t, src, tests, Options{Timeout: 10 * time.Second})
+	if r.Outcome != FailedTest {
+		t.Errorf("outcome %v (error %q), want FailedTest: the program found the expected value", r.Outcome, r.Error)
+	}
+}
+
+// The allowlist root: nothing of the host but the interpreter's files; private /tmp and /dev/shm
+// that reach neither the host nor the next run.
+func TestHostileFileSystem(t *testing.T) {
+	name := fmt.Sprintf("execfeed-probe-%d", time.Now().UnixNano())
+	src := fmt.Sprintf(`import os
+print(sorted(os.listdir('/')))
+for d in ('/tmp', '/dev/shm', '/var/tmp', os.getcwd()):
+    try:
+        open(os.path.join(d, %q), 'w').write('x'); print('wrote', d)
+    except OSError:
+        pass
+for f in ('/etc/passwd', '/etc/hostname', '/root/.bashrc', '/work', '/home', '/sys/kernel', '/proc/1/environ', '/proc/1/mem'):
+    try:
+        open(f, 'rb').read(1); print('read', f)
+    except OSError:
+        pass
+print(sorted(os.listdir('/proc'))[:3] if os.path.isdir('/proc') else 'no proc')
+`, name)
+	r := hostile(t, src, Options{}, PassedTest)
+	lines := strings.Split(r.Stdout, "\n")
+	if iso := pool(t).Isolation(); len(iso.Allowlist) > 0 {
+		if !strings.Contains(lines[0], "'usr'") || strings.Contains(lines[0], "'work'") || strings.Contains(lines[0], "'home'") || strings.Contains(lines[0], "'etc', 'home'") {
+			t.Errorf("root directory of the program: %s", lines[0])
+		}
+		for _, l := range lines {
+			if strings.HasPrefix(l, "read ") {
+				t.Errorf("the program could %s", l)
+			}
+		}
+	} else {
+		t.Errorf("no allowlist root: %+v", iso)
+	}
+	for _, d := range []string{"/tmp", "/dev/shm", "/var/tmp"} {
+		if _, err := os.Stat(filepath.Join(d, name)); err == nil {
+			os.Remove(filepath.Join(d, name))
+			t.Errorf("the program wrote %s/%s on the host", d, name)
+		}
+	}
+	// The next runs (on either worker) see none of it.
+	for range 2 {
+		r = runPy(t, fmt.Sprintf("import os\nprint([d for d in ('/tmp', '/dev/shm', '.') if %q in os.listdir(d)])\n", name), nil, Options{})
+		if r.Stdout != "[]\n" {
+			t.Errorf("a later run sees the files of an earlier one: %s", r.Stdout)
 		}
 	}
 }
 
-func TestHostileEnvironment(t *testing.T) {
-	requireRoot(t)
-	// Runs as its private uid, sees no secrets in its environment, and cannot regain root.
-	src := "import os\nprint(os.getuid(), sorted(os.environ))\ntry:\n    os.setuid(0); print('root again')\nexcept OSError:\n    pass\n"
-	r := hostile(t, src, Options{}, PassedTest)
-	want := strconv.Itoa(pool(t).Isolation().PrivateUID) + " ['HOME', 'LANG', 'PATH', 'TMPDIR']\n"
-	if r.Stdout != want && !strings.HasPrefix(r.Stdout, "6") {
-		t.Errorf("stdout %q, want %q", r.Stdout, want)
+// The system-call filter and the namespaces: no new namespaces, no ptrace, no kernel interfaces
+// of no use to a program, no sockets but AF_UNIX.
+func TestHostileSyscalls(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if strings.Contains(r.Stdout, "root again") || strings.HasPrefix(r.Stdout, "0 ") {
-		t.Errorf("the program runs as root: %q", r.Stdout)
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	src := fmt.Sprintf(`import ctypes, os, socket
+libc = ctypes.CDLL(None, use_errno=True)
+ok = []
+def try_(name, f):
+    try:
+        r = f()
+    except OSError:
+        return
+    if r is None or r >= 0:
+        ok.append(name)
+for flag, name in ((0x10000000, 'unshare(user)'), (0x20000, 'unshare(mount)'), (0x40000000, 'unshare(net)'), (0x20000000, 'unshare(pid)')):
+    try_(name, lambda: libc.unshare(flag))
+try_('clone(newuser)', lambda: libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0))
+try_('setns', lambda: libc.setns(os.open('/proc/self/ns/net', os.O_RDONLY), 0))
+try_('mount', lambda: libc.mount(b'tmpfs', b'/tmp', b'tmpfs', 0, None))
+try_('ptrace(attach parent)', lambda: libc.ptrace(16, os.getppid(), 0, 0))
+try_('ptrace(traceme)', lambda: libc.ptrace(0, 0, 0, 0))
+try_('bpf', lambda: libc.syscall(321, 0, 0, 0))
+try_('keyctl', lambda: libc.syscall(250, 0, 0, 0, 0, 0))
+try_('perf_event_open', lambda: libc.syscall(298, 0, 0, -1, -1, 0))
+try_('io_uring_setup', lambda: libc.syscall(425, 1, 0))
+try_('userfaultfd', lambda: libc.syscall(323, 0))
+for fam, typ, name in ((socket.AF_INET, socket.SOCK_STREAM, 'inet'), (socket.AF_INET6, socket.SOCK_STREAM, 'inet6'), (socket.AF_NETLINK, socket.SOCK_RAW, 'netlink'), (socket.AF_PACKET, socket.SOCK_RAW, 'packet')):
+    try_('socket(' + name + ')', lambda: socket.socket(fam, typ).close())
+try:
+    socket.create_connection(('127.0.0.1', %d), timeout=0.3); ok.append('connect')
+except OSError:
+    pass
+a, b = socket.socketpair()
+a.sendall(b'x'); assert b.recv(1) == b'x'
+if os.fork() == 0:
+    os._exit(0)
+os.wait()
+import subprocess
+assert subprocess.run(['true']).returncode == 0
+print(ok)
+`, port)
+	r := hostile(t, src, Options{}, PassedTest)
+	if r.Stdout != "[]\n" {
+		t.Errorf("system calls that should fail succeeded: %s (stderr %s)", r.Stdout, r.Stderr)
+	}
+	if iso := pool(t).Isolation(); !iso.Seccomp || !iso.PidNS || !iso.NetNS {
+		t.Errorf("isolation report: %+v", iso)
 	}
 }

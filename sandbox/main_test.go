@@ -64,6 +64,9 @@ func afterSuite(p *Pool) error {
 			problems = append(problems, fmt.Sprintf("files left in %s: %d", s.dir, len(entries)))
 		}
 	}
+	if left := leftovers(p); len(left) > 0 {
+		problems = append(problems, fmt.Sprintf("processes left under the workers: %v", left))
+	}
 	for _, c := range childrenOf(os.Getpid()) {
 		if !workers[c] {
 			problems = append(problems, fmt.Sprintf("stray child process %d", c))
@@ -120,6 +123,32 @@ func childrenOf(ppid int) []int {
 			out = append(out, n)
 		}
 	})
+	return out
+}
+
+// leftovers lists the processes under the pool's workers other than their zygotes (each worker
+// has exactly one child, its zygote, between runs).
+func leftovers(p *Pool) []string {
+	var out []string
+	for _, s := range p.slots {
+		if s.w == nil {
+			continue
+		}
+		kids := childrenOf(s.w.cmd.Process.Pid)
+		if len(kids) > 1 {
+			out = append(out, fmt.Sprintf("worker %d has %d children", s.idx, len(kids)))
+		}
+		for _, z := range kids {
+			var walk func(pid int)
+			walk = func(pid int) {
+				for _, c := range childrenOf(pid) {
+					out = append(out, fmt.Sprintf("%d %s", c, procField(strconv.Itoa(c), "Name")))
+					walk(c)
+				}
+			}
+			walk(z)
+		}
+	}
 	return out
 }
 
