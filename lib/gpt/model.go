@@ -107,7 +107,7 @@ func (m *Model) weights(scope *model.Scope, g *Graph) *weights {
 	return w
 }
 
-// KV is one layer's keys and values for the positions seen so far, each [B,S,heads,headDim]:
+// KV is one layer's keys and values for the positions seen so far, each [B,heads,S,headDim]:
 // the cache that lets the sampler feed one new token per step.
 type KV struct{ K, V *Node }
 
@@ -151,15 +151,18 @@ func (m *Model) attention(l block, x, bias *Node, past *KV) (*Node, KV) {
 	B, T, C := x.Shape().Dim(0), x.Shape().Dim(1), x.Shape().Dim(2)
 	H := m.Cfg.Heads
 	D := C / H
-	qkv := Split(linear(x, l.attnW, l.attnB), -1, 3)
-	q, k, v := Reshape(qkv[0], B, T, H, D), Reshape(qkv[1], B, T, H, D), Reshape(qkv[2], B, T, H, D)
+	// [B,T,3C] -> [3,B,H,T,D]: one transpose puts q, k and v in batched-matmul layout.
+	qkv := TransposeAllAxes(Reshape(linear(x, l.attnW, l.attnB), B, T, 3, H, D), 2, 0, 3, 1, 4)
+	parts := Split(qkv, 0, 3)
+	q, k, v := Reshape(parts[0], B, H, T, D), Reshape(parts[1], B, H, T, D), Reshape(parts[2], B, H, T, D)
 	if past != nil {
-		k = Concatenate([]*Node{past.K, k}, 1)
-		v = Concatenate([]*Node{past.V, v}, 1)
+		k = Concatenate([]*Node{past.K, k}, 2)
+		v = Concatenate([]*Node{past.V, v}, 2)
 	}
-	scores := Add(MulScalar(Einsum("bthd,bshd->bhts", q, k), 1/math.Sqrt(float64(D))), bias)
-	out := Einsum("bhts,bshd->bthd", Softmax(scores, -1), v)
-	return linear(Reshape(out, B, T, C), l.projW, l.projB), KV{k, v}
+	scores := Add(MulScalar(Einsum("bhtd,bhsd->bhts", q, k), 1/math.Sqrt(float64(D))), bias)
+	out := Einsum("bhts,bhsd->bhtd", Softmax(scores, -1), v)
+	out = Reshape(TransposeAllAxes(out, 0, 2, 1, 3), B, T, C)
+	return linear(out, l.projW, l.projB), KV{k, v}
 }
 
 // logits maps hidden states [B,T,C] to next-token logits [B,T,V] with the token embedding
