@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -13,21 +14,22 @@ import (
 )
 
 func init() {
-	register(command{name: "run", summary: "run a documented experiment (rpn-def, rpn-coderl, rpn-eta, rpn-egca)", run: runExperiment})
+	register(command{name: "run", summary: "run a documented experiment (rpn-def, rpn-coderl, rpn-eta, rpn-egca, py-grpo)", run: runExperiment})
 }
 
 func runExperiment(args []string) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return fmt.Errorf("usage: kernel run EXPERIMENT [flags]; experiments: rpn-def, rpn-coderl, rpn-eta, rpn-egca")
+		return fmt.Errorf("usage: kernel run EXPERIMENT [flags]; experiments: rpn-def, %s", strings.Join(experiment.RLExperiments, ", "))
 	}
 	name, args := args[0], args[1:]
 	switch name {
 	case "rpn-def":
 		return runDEF(args)
-	case "rpn-coderl", "rpn-eta", "rpn-egca":
+	}
+	if slices.Contains(experiment.RLExperiments, name) {
 		return runRL(name, args)
 	}
-	return fmt.Errorf("unknown experiment %q (known: rpn-def, rpn-coderl, rpn-eta, rpn-egca)", name)
+	return fmt.Errorf("unknown experiment %q (known: rpn-def, %s)", name, strings.Join(experiment.RLExperiments, ", "))
 }
 
 func runDEF(args []string) error {
@@ -116,8 +118,18 @@ func runRL(name string, args []string) error {
 	dataSeed := fs.Uint64("data-seed", preset.DataSeed, "data generator seed")
 	out := fs.String("out", preset.OutDir, "output folder for results.json and curves.svg")
 	backend := fs.String("backend", "", "compute backend: go (default) or xla:/abs/path/plugin.so; default $GOMLX_BACKEND")
+	workers := fs.Int("workers", 0, "Python sandbox processes (py-* experiments; default: the cores, at most 4)")
+	loss := fs.String("loss", "", "GRPO loss normalisation for grpo/egca: sum (default), grpo, dr_grpo, dapo")
+	scale := fs.String("scale", "", "GRPO advantage scaling: group (default), batch, none")
+	epsHigh := fs.Float64("eps-high", 0, "GRPO upper ratio clip 1+eps-high (DAPO's clip-higher, e.g. 0.28; 0: symmetric)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q (flags go after the experiment's name)", fs.Args())
+	}
+	if *workers < 0 || *epsHigh < 0 {
+		return fmt.Errorf("-workers %d and -eps-high %g must not be negative", *workers, *epsHigh)
 	}
 	cfg := preset
 	if *quick {
@@ -126,6 +138,7 @@ func runRL(name string, args []string) error {
 		}
 	}
 	cfg.Methods, cfg.DataSeed, cfg.OutDir, cfg.Backend, cfg.Log = strings.Split(*methods, ","), *dataSeed, *out, *backend, os.Stderr
+	cfg.Workers, cfg.GRPOLoss, cfg.GRPOScale, cfg.EpsHigh = *workers, *loss, *scale, *epsHigh
 	if *seeds != "" {
 		cfg.Seeds = nil
 		for _, f := range strings.Split(*seeds, ",") {

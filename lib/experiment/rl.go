@@ -59,7 +59,15 @@ type RLConfig struct {
 	Seeds     []int64
 	OutDir    string
 	Backend   string
-	Log       io.Writer `json:"-"`
+	// Workers is the number of Python sandbox processes (Python experiments; default the cores,
+	// at most 4).
+	Workers int
+	// GRPOLoss, GRPOScale and EpsHigh choose GRPO's variant for the grpo and egca methods: the
+	// loss normalisation (rl.Aggregation: sum, grpo, dr_grpo, dapo; default sum), the advantage
+	// scaling (group, batch, none; default group) and DAPO's upper clip (0: symmetric).
+	GRPOLoss, GRPOScale string
+	EpsHigh             float64
+	Log                 io.Writer `json:"-"`
 }
 
 // DefaultRLConfig is the documented run of experiment name on the CPU default.
@@ -74,11 +82,19 @@ func DefaultRLConfig(name string) (RLConfig, error) {
 		cfg.Methods = []string{"sft", "ppo", "eta-dpo"}
 	case "rpn-egca":
 		cfg.Methods = []string{"sft", "grpo", "egca"}
+	case "py-grpo":
+		// The Python task family with the GRU generator (pytask): programs are 3-6 times longer
+		// than RPN's, so fewer iterations fit the same time.
+		cfg.Methods = []string{"sft", "grpo", "egca"}
+		cfg.DataSeed, cfg.SFTSize, cfg.PromptSize, cfg.EvalSize, cfg.SFTEpochs, cfg.Iters = 1, 600, 3000, 200, 30, 150
 	default:
-		return cfg, fmt.Errorf("unknown RL experiment %q (known: rpn-coderl, rpn-eta, rpn-egca)", name)
+		return cfg, fmt.Errorf("unknown RL experiment %q (known: %s)", name, strings.Join(RLExperiments, ", "))
 	}
 	return cfg, nil
 }
+
+// RLExperiments are the names RunRL knows.
+var RLExperiments = []string{"rpn-coderl", "rpn-eta", "rpn-egca", "py-grpo"}
 
 // QuickRLConfig is a smoke run of experiment name for CI and notebooks' quick mode.
 func QuickRLConfig(name string) (RLConfig, error) {
@@ -99,9 +115,10 @@ type rlMethod struct {
 // plus half the AST-subtree match (eq. 4.8) and half the data-flow match (eq. 4.9).
 var StructReward = reward.Sum([]float64{1, 0.5, 0.5}, reward.Outcome, reward.AST, reward.DFG)
 
-// RLMethods lists the methods the RL experiments know; criticWarmup is the critic methods'
-// warm-up (ReinforceConfig.CriticWarmup).
-func RLMethods(criticWarmup int) map[string]rlMethod {
+// RLMethods lists the methods the RL experiments know, configured by cfg (the critic's warm-up,
+// GRPO's variant).
+func RLMethods(cfg RLConfig) map[string]rlMethod {
+	criticWarmup := cfg.CriticWarmup
 	reinforce := func(critic bool, f reward.Func) rlMethod {
 		return rlMethod{group: 1, build: func(pol, _ rl.Policy, task, lab *rl.Task, seed int64) (rl.Method, error) {
 			cfg := rl.DefaultReinforceConfig()
@@ -111,9 +128,15 @@ func RLMethods(criticWarmup int) map[string]rlMethod {
 	}
 	grpo := func(egca bool) rlMethod {
 		return rlMethod{group: 8, build: func(pol, ref rl.Policy, task, _ *rl.Task, _ int64) (rl.Method, error) {
-			cfg := rl.DefaultGRPOConfig()
-			cfg.EGCA = egca
-			return rl.NewGRPO(cfg, pol, ref, task)
+			gc := rl.DefaultGRPOConfig()
+			gc.EGCA, gc.EpsHigh = egca, cfg.EpsHigh
+			if cfg.GRPOLoss != "" {
+				gc.Loss = rl.Aggregation(cfg.GRPOLoss)
+			}
+			if cfg.GRPOScale != "" {
+				gc.Scale = cfg.GRPOScale
+			}
+			return rl.NewGRPO(gc, pol, ref, task)
 		}}
 	}
 	return map[string]rlMethod{
@@ -179,16 +202,27 @@ type RLResults struct {
 // evaluates each on the test prompts, and writes results.json and curves.svg to cfg.OutDir.
 func RunRL(cfg RLConfig) (*RLResults, error) {
 	start := time.Now()
-	known := RLMethods(cfg.CriticWarmup)
+	known := RLMethods(cfg)
 	for _, name := range cfg.Methods {
 		if _, ok := known[name]; !ok && name != "sft" {
 			return nil, fmt.Errorf("%s: unknown method %q (known: sft, %s)", cfg.Experiment, name, strings.Join(sortedKeys(known), ", "))
 		}
 	}
-	if cfg.SFTSize <= 0 || cfg.PromptSize <= 0 || cfg.EvalSize <= 0 || cfg.Iters < 0 || cfg.Batch < 2 || len(cfg.Seeds) == 0 ||
+	if cfg.SFTSize <= 0 || cfg.PromptSize <= 0 || cfg.EvalSize <= 0 || cfg.Iters < 0 || cfg.Batch < 2 || len(cfg.Seeds) == 0 || cfg.Workers < 0 ||
 		cfg.Samples < 1 || cfg.EvalEvery < 1 {
 		return nil, fmt.Errorf("%s: bad config: sft %d prompts %d eval %d iters %d batch %d seeds %d samples %d eval-every %d",
 			cfg.Experiment, cfg.SFTSize, cfg.PromptSize, cfg.EvalSize, cfg.Iters, cfg.Batch, len(cfg.Seeds), cfg.Samples, cfg.EvalEvery)
+	}
+	if cfg.GRPOLoss != "" {
+		if _, err := rl.ParseAggregation(cfg.GRPOLoss); err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.Experiment, err)
+		}
+	}
+	if s := cfg.GRPOScale; s != "" && s != "group" && s != "batch" && s != "none" {
+		return nil, fmt.Errorf("%s: unknown advantage scaling %q (want group, batch or none)", cfg.Experiment, s)
+	}
+	if cfg.EpsHigh < 0 {
+		return nil, fmt.Errorf("%s: upper clip %g must not be negative", cfg.Experiment, cfg.EpsHigh)
 	}
 	backend, err := Backend(cfg.Backend)
 	if err != nil {

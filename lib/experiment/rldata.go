@@ -2,11 +2,16 @@ package experiment
 
 import (
 	"fmt"
+	"runtime"
+	"strings"
+	"time"
 
+	"github.com/execfeed/execfeed/lib/pytask"
 	"github.com/execfeed/execfeed/lib/rl"
 	"github.com/execfeed/execfeed/lib/rpn"
 	"github.com/execfeed/execfeed/lib/rpntask"
 	"github.com/execfeed/execfeed/lib/seq2seq"
+	"github.com/execfeed/execfeed/sandbox"
 )
 
 // rlData is what an RL experiment trains and evaluates on, whatever the language: the GRU
@@ -56,8 +61,70 @@ func loadRLData(cfg RLConfig) (*rlData, error) {
 	return d, nil
 }
 
-func isPython(experiment string) bool { return len(experiment) > 3 && experiment[:3] == "py-" }
+func isPython(experiment string) bool { return strings.HasPrefix(experiment, "py-") }
 
+// loadPyData builds the Python experiments' data: the synthetic task family (pytask), one
+// sandbox pool for every run, and a GRU generator whose program vocabulary is the lexemes of the
+// training programs and whose lengths fit the longest description and program.
 func loadPyData(cfg RLConfig) (*rlData, error) {
-	return nil, fmt.Errorf("%s: not yet", cfg.Experiment)
+	gc := pytask.DefaultGenConfig()
+	gc.Seed = cfg.DataSeed
+	split, err := pytask.Generate(gc)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.SFTSize+cfg.PromptSize > len(split.Train) || cfg.EvalSize > len(split.Test) {
+		return nil, fmt.Errorf("%s: %d+%d training and %d test examples requested, the data set has %d and %d",
+			cfg.Experiment, cfg.SFTSize, cfg.PromptSize, cfg.EvalSize, len(split.Train), len(split.Test))
+	}
+	pairs := func(exs []pytask.Example) ([]seq2seq.Pair, error) {
+		out := make([]seq2seq.Pair, len(exs))
+		for i, ex := range exs {
+			toks, err := pytask.Tokenize(ex.Code)
+			if err != nil {
+				return nil, fmt.Errorf("%s: example %d: %w", cfg.Experiment, i, err)
+			}
+			out[i] = seq2seq.Pair{Description: strings.Fields(ex.Description), Program: toks}
+		}
+		return out, nil
+	}
+	train, err := pairs(split.Train)
+	if err != nil {
+		return nil, err
+	}
+	mc := seq2seq.DefaultConfig()
+	mc.SrcLen, mc.TgtLen = 0, 0
+	for _, p := range train {
+		mc.SrcLen, mc.TgtLen = max(mc.SrcLen, len(p.Description)), max(mc.TgtLen, len(p.Program)+1)
+	}
+	mc.TgtLen = (mc.TgtLen + 7) / 8 * 8
+	d := &rlData{model: seq2seq.NewModelFor(mc, train, nil), lexer: pytask.Language{}}
+	if d.sft, err = d.model.PreparePairs(train[:cfg.SFTSize]); err != nil {
+		return nil, err
+	}
+	workers := cfg.Workers
+	if workers <= 0 {
+		workers = min(runtime.NumCPU(), 4)
+	}
+	pool, err := sandbox.NewPool(sandbox.PoolConfig{Workers: workers})
+	if err != nil {
+		return nil, fmt.Errorf("%s: the Python sandbox: %w", cfg.Experiment, err)
+	}
+	d.close = func() { pool.Close() }
+	opts := sandbox.Options{Timeout: 2 * time.Second}
+	for _, part := range []struct {
+		into **rl.Task
+		name string
+		exs  []pytask.Example
+	}{
+		{&d.labelled, "sft", split.Train[:cfg.SFTSize]},
+		{&d.prompts, "prompts", split.Train[cfg.SFTSize : cfg.SFTSize+cfg.PromptSize]},
+		{&d.test, "test", split.Test[:cfg.EvalSize]},
+	} {
+		if *part.into, err = pytask.NewTask(cfg.Experiment+"/"+part.name, part.exs, pool, opts); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
+	return d, nil
 }

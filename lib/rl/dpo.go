@@ -121,7 +121,10 @@ func (m *DPO) Name() string { return "eta-dpo" }
 // Iterate samples, builds pairs and takes one DPO step; an iteration without any pair only
 // reports its statistics.
 func (m *DPO) Iterate(rows []int) (Stats, error) {
-	ro, st, ph, err := sampleAndRun(m.Policy, m.Task, rows, m.Cfg.Temperature, Passed)
+	ro, st, ph, err := sampleAndRunWith(m.Policy, m.Task, rows, m.Cfg.Temperature, func(ro *Rollout) error {
+		ro.Traced = true // the trace preference compares runs with the reference's
+		return ro.Execute(Passed)
+	})
 	if err != nil {
 		return nil, err
 	}

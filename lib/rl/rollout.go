@@ -52,9 +52,13 @@ type Rollout struct {
 	Results  []sandbox.Result
 	Samples  []reward.Sample
 	Rewards  []float64
-	// Reward, when the reward is a weighted sum of named parts (Rewards), holds each part's
-	// value per real row.
+	// Parts, when the reward is a weighted sum of named parts (ExecuteRewards), holds each
+	// part's value per real row.
 	Parts map[string][]float64
+	// Traced asks Execute to trace the runs when the language's rules read traces (set by the
+	// methods that use StepsCorrect or Divergence: ETA-DPO, EGCA). Untraced, a language that
+	// needs traces reports StepsCorrect -1.
+	Traced bool
 }
 
 // Sample draws one program per entry of rows (prompt indices of task, at most the policy's batch
@@ -118,7 +122,8 @@ func (ro *Rollout) execute(score func(reward.Sample) (float64, map[string]float6
 	task := ro.Task
 	lang := task.Lang
 	opts := task.Options
-	if lang.NeedsTrace() {
+	traced := lang.NeedsTrace() && ro.Traced
+	if traced {
 		opts.Trace = true
 	}
 	rows := ro.Rows[:ro.N]
@@ -154,7 +159,7 @@ func (ro *Rollout) execute(score func(reward.Sample) (float64, map[string]float6
 		}
 	}
 	var refs []sandbox.Result
-	if lang.NeedsTrace() {
+	if traced {
 		var err error
 		if refs, err = task.referenceRuns(ctx, rows); err != nil {
 			return err
@@ -170,9 +175,13 @@ func (ro *Rollout) execute(score func(reward.Sample) (float64, map[string]float6
 			ref = refs[r]
 		}
 		refLex, _ := lang.Tokenize(p.Reference)
+		steps := -1
+		if traced || !lang.NeedsTrace() {
+			steps = lang.StepsCorrect(p, res, ref)
+		}
 		ro.Samples[r] = reward.Sample{Task: task.Name, Description: p.Text, Program: ro.Programs[r], Tokens: ro.Lexemes[r],
 			Reference: p.Reference, ReferenceTokens: refLex, Outcome: res.Outcome, Passed: res.Passed,
-			Total: len(p.Tests), Error: res.Error, StepsCorrect: lang.StepsCorrect(p, res, ref), DivergencePos: -1,
+			Total: len(p.Tests), Error: res.Error, StepsCorrect: steps, DivergencePos: -1,
 			Tests: res.Tests, Trace: res.Trace}
 		v, parts, err := score(ro.Samples[r])
 		if err != nil {
