@@ -10,7 +10,7 @@ import (
 // TestRunRLQuick runs every RL experiment in its quick configuration and checks that each method
 // reports test numbers, that the files are written, and that RL methods really ran iterations.
 func TestRunRLQuick(t *testing.T) {
-	for _, name := range []string{"rpn-coderl", "rpn-eta", "rpn-egca"} {
+	for _, name := range RLExperiments {
 		cfg, err := QuickRLConfig(name)
 		if err != nil {
 			t.Fatal(err)
@@ -53,5 +53,17 @@ func TestRunRLRejectsBadConfig(t *testing.T) {
 	cfg.SFTSize, cfg.PromptSize = 8000, 2000
 	if _, err := RunRL(cfg); err == nil {
 		t.Errorf("more examples than the data set holds accepted")
+	}
+	for _, bad := range []func(*RLConfig){
+		func(c *RLConfig) { c.GRPOLoss = "grpo-plus" },
+		func(c *RLConfig) { c.GRPOScale = "sometimes" },
+		func(c *RLConfig) { c.EpsHigh = -1 },
+		func(c *RLConfig) { c.Workers = -2 },
+	} {
+		cfg, _ = QuickRLConfig("py-grpo")
+		bad(&cfg)
+		if _, err := RunRL(cfg); err == nil {
+			t.Errorf("bad GRPO variant or workers accepted: %+v", cfg)
+		}
 	}
 }
