@@ -14,6 +14,7 @@ import (
 
 	"github.com/execfeed/execfeed/kernel/display"
 	"github.com/execfeed/execfeed/lib/passk"
+	"github.com/execfeed/execfeed/lib/pytask"
 	"github.com/execfeed/execfeed/lib/reward"
 	"github.com/execfeed/execfeed/lib/rpn"
 	"github.com/traefik/yaegi/interp"
@@ -30,8 +31,8 @@ func runScript(args []string) error {
 		fmt.Fprintf(fs.Output(), `usage: kernel script [-timeout D] FILE.go [ARGS...]
 
 Runs FILE.go, a package main, in the yaegi interpreter: no build step. The standard library and
-execfeed's library API are importable: lib/rpn, lib/reward, lib/passk, kernel/display and the
-outcome classes of sandbox. os.Args inside the script are FILE.go followed by ARGS.
+execfeed's library API are importable: lib/rpn, lib/pytask, lib/reward, lib/passk, kernel/display
+and the outcome classes, test results and trace steps of sandbox. os.Args inside the script are FILE.go followed by ARGS.
 This is a convenience for trusted experiment scripts, not a sandbox (reward scripts are guarded
 separately; see lib/reward).
 
@@ -187,6 +188,29 @@ func librarySymbols() interp.Exports {
 		"Monomial":  reflect.ValueOf((*rpn.Monomial)(nil)),
 		"Poly":      reflect.ValueOf((*rpn.Poly)(nil)),
 		"Split":     reflect.ValueOf((*rpn.Split)(nil)),
+	}
+	ex["github.com/execfeed/execfeed/lib/pytask/pytask"] = map[string]reflect.Value{
+		"Dedent":           reflect.ValueOf(pytask.Dedent),
+		"DefaultGenConfig": reflect.ValueOf(pytask.DefaultGenConfig),
+		"Detokenize":       reflect.ValueOf(pytask.Detokenize),
+		"Events":           reflect.ValueOf(pytask.Events),
+		"Generate":         reflect.ValueOf(pytask.Generate),
+		"Indent":           reflect.ValueOf(pytask.Indent),
+		"LoadTask":         reflect.ValueOf(pytask.LoadTask),
+		"NewTask":          reflect.ValueOf(pytask.NewTask),
+		"Newline":          reflect.ValueOf(pytask.Newline),
+		"ReturnKey":        reflect.ValueOf(pytask.ReturnKey),
+		"SaveMBPP":         reflect.ValueOf(pytask.SaveMBPP),
+		"TaskFromProblems": reflect.ValueOf(pytask.TaskFromProblems),
+		"Tokenize":         reflect.ValueOf(pytask.Tokenize),
+		"WriteMBPP":        reflect.ValueOf(pytask.WriteMBPP),
+
+		// type definitions
+		"Event":     reflect.ValueOf((*pytask.Event)(nil)),
+		"Example":   reflect.ValueOf((*pytask.Example)(nil)),
+		"GenConfig": reflect.ValueOf((*pytask.GenConfig)(nil)),
+		"Language":  reflect.ValueOf((*pytask.Language)(nil)),
+		"Split":     reflect.ValueOf((*pytask.Split)(nil)),
 	}
 	return ex
 }

@@ -59,6 +59,7 @@ func TestLibrarySymbolsComplete(t *testing.T) {
 	ex := librarySymbols()
 	for dir, key := range map[string]string{
 		"../lib/rpn":    "github.com/execfeed/execfeed/lib/rpn/rpn",
+		"../lib/pytask": "github.com/execfeed/execfeed/lib/pytask/pytask",
 		"../lib/passk":  "github.com/execfeed/execfeed/lib/passk/passk",
 		"../lib/reward": "github.com/execfeed/execfeed/lib/reward/reward",
 		"./display":     "github.com/execfeed/execfeed/kernel/display/display",
