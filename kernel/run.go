@@ -119,6 +119,7 @@ func runRL(name string, args []string) error {
 	out := fs.String("out", preset.OutDir, "output folder for results.json and curves.svg")
 	backend := fs.String("backend", "", "compute backend: go (default) or xla:/abs/path/plugin.so; default $GOMLX_BACKEND")
 	workers := fs.Int("workers", 0, "Python sandbox processes (py-* experiments; default: the cores, at most 4)")
+	execURLs := fs.String("exec", "", "run Python programs on these execution servers (URL[,URL...]: kernel serve or SandboxFusion) instead of local workers")
 	loss := fs.String("loss", "", "GRPO loss normalisation for grpo/egca: sum (default), grpo, dr_grpo, dapo")
 	scale := fs.String("scale", "", "GRPO advantage scaling: group (default), batch, none")
 	epsHigh := fs.Float64("eps-high", 0, "GRPO upper ratio clip 1+eps-high (DAPO's clip-higher, e.g. 0.28; 0: symmetric)")
@@ -138,7 +139,7 @@ func runRL(name string, args []string) error {
 		}
 	}
 	cfg.Methods, cfg.DataSeed, cfg.OutDir, cfg.Backend, cfg.Log = strings.Split(*methods, ","), *dataSeed, *out, *backend, os.Stderr
-	cfg.Workers, cfg.GRPOLoss, cfg.GRPOScale, cfg.EpsHigh = *workers, *loss, *scale, *epsHigh
+	cfg.Workers, cfg.Exec, cfg.GRPOLoss, cfg.GRPOScale, cfg.EpsHigh = *workers, *execURLs, *loss, *scale, *epsHigh
 	if *seeds != "" {
 		cfg.Seeds = nil
 		for _, f := range strings.Split(*seeds, ",") {

@@ -60,8 +60,10 @@ type RLConfig struct {
 	OutDir    string
 	Backend   string
 	// Workers is the number of Python sandbox processes (Python experiments; default the cores,
-	// at most 4).
+	// at most 4). Exec, if set, runs the programs on remote execution servers instead
+	// (comma-separated URLs of `kernel serve` or SandboxFusion servers; see docs/SERVE.md).
 	Workers int
+	Exec    string
 	// GRPOLoss, GRPOScale and EpsHigh choose GRPO's variant for the grpo and egca methods: the
 	// loss normalisation (rl.Aggregation: sum, grpo, dr_grpo, dapo; default sum), the advantage
 	// scaling (group, batch, none; default group) and DAPO's upper clip (0: symmetric).

@@ -1,10 +1,14 @@
 package experiment
 
 import (
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/execfeed/execfeed/sandbox"
+	"github.com/execfeed/execfeed/sandbox/serve"
 )
 
 // TestRunRLQuick runs every RL experiment in its quick configuration and checks that each method
@@ -65,5 +69,31 @@ func TestRunRLRejectsBadConfig(t *testing.T) {
 		if _, err := RunRL(cfg); err == nil {
 			t.Errorf("bad GRPO variant or workers accepted: %+v", cfg)
 		}
+	}
+}
+
+// TestRunRLRemoteExecution runs the quick Python experiment with its programs executed by an
+// execution server on loopback (kernel serve's handler) instead of local workers, and checks
+// that the server ran them.
+func TestRunRLRemoteExecution(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the quick py-grpo experiment")
+	}
+	pool, err := sandbox.NewPool(sandbox.PoolConfig{Workers: 2})
+	if err != nil {
+		t.Skipf("no Python sandbox: %v", err)
+	}
+	defer pool.Close()
+	srv := httptest.NewServer(serve.New(serve.Config{Workers: 2}, pool).Handler())
+	defer srv.Close()
+	cfg, _ := QuickRLConfig("py-grpo")
+	cfg.Methods, cfg.Iters = []string{"sft", "grpo"}, 2
+	cfg.OutDir, cfg.Exec = t.TempDir(), srv.URL
+	res, err := RunRL(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Runs) != 2 || pool.Stats().Runs < int64(cfg.PromptSize) {
+		t.Errorf("%d runs; the server's pool ran %d programs, want at least the %d references", len(res.Runs), pool.Stats().Runs, cfg.PromptSize)
 	}
 }

@@ -106,11 +106,11 @@ func loadPyData(cfg RLConfig) (*rlData, error) {
 	if workers <= 0 {
 		workers = min(runtime.NumCPU(), 4)
 	}
-	pool, err := sandbox.NewPool(sandbox.PoolConfig{Workers: workers})
+	exec, _, err := sandbox.OpenExecutor(cfg.Exec, sandbox.PoolConfig{Workers: workers}, sandbox.RemoteConfig{})
 	if err != nil {
 		return nil, fmt.Errorf("%s: the Python sandbox: %w", cfg.Experiment, err)
 	}
-	d.close = func() { pool.Close() }
+	d.close = func() { exec.Close() }
 	opts := sandbox.Options{Timeout: 2 * time.Second}
 	for _, part := range []struct {
 		into **rl.Task
@@ -121,8 +121,8 @@ func loadPyData(cfg RLConfig) (*rlData, error) {
 		{&d.prompts, "prompts", split.Train[cfg.SFTSize : cfg.SFTSize+cfg.PromptSize]},
 		{&d.test, "test", split.Test[:cfg.EvalSize]},
 	} {
-		if *part.into, err = pytask.NewTask(cfg.Experiment+"/"+part.name, part.exs, pool, opts); err != nil {
-			pool.Close()
+		if *part.into, err = pytask.NewTask(cfg.Experiment+"/"+part.name, part.exs, exec, opts); err != nil {
+			exec.Close()
 			return nil, err
 		}
 	}
