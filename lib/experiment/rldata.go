@@ -38,9 +38,8 @@ func loadRLData(cfg RLConfig) (*rlData, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.SFTSize+cfg.PromptSize > len(split.Train) || cfg.EvalSize > len(split.Test) {
-		return nil, fmt.Errorf("%s: %d+%d training and %d test examples requested, the data set has %d and %d",
-			cfg.Experiment, cfg.SFTSize, cfg.PromptSize, cfg.EvalSize, len(split.Train), len(split.Test))
+	if err := cfg.fits(len(split.Train), len(split.Test)); err != nil {
+		return nil, err
 	}
 	// The description vocabulary comes from every training description (descriptions are not
 	// scarce here, programs are), so that test descriptions encode.
@@ -61,6 +60,15 @@ func loadRLData(cfg RLConfig) (*rlData, error) {
 	return d, nil
 }
 
+// fits checks that the data set (train and test examples) holds the examples cfg asks for.
+func (cfg RLConfig) fits(train, test int) error {
+	if cfg.SFTSize+cfg.PromptSize > train || cfg.EvalSize > test {
+		return fmt.Errorf("%s: %d+%d training and %d test examples requested, the data set has %d and %d",
+			cfg.Experiment, cfg.SFTSize, cfg.PromptSize, cfg.EvalSize, train, test)
+	}
+	return nil
+}
+
 func isPython(experiment string) bool { return strings.HasPrefix(experiment, "py-") }
 
 // loadPyData builds the Python experiments' data: the synthetic task family (pytask), one
@@ -73,9 +81,8 @@ func loadPyData(cfg RLConfig) (*rlData, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.SFTSize+cfg.PromptSize > len(split.Train) || cfg.EvalSize > len(split.Test) {
-		return nil, fmt.Errorf("%s: %d+%d training and %d test examples requested, the data set has %d and %d",
-			cfg.Experiment, cfg.SFTSize, cfg.PromptSize, cfg.EvalSize, len(split.Train), len(split.Test))
+	if err := cfg.fits(len(split.Train), len(split.Test)); err != nil {
+		return nil, err
 	}
 	pairs := func(exs []pytask.Example) ([]seq2seq.Pair, error) {
 		out := make([]seq2seq.Pair, len(exs))

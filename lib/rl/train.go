@@ -121,15 +121,23 @@ type Evaluation struct {
 	Outcomes map[string]float64 `json:"sample_outcomes"` // fraction of samples per outcome class
 }
 
+// inBatches cuts the prompts 0..n-1, in order, into batches of at most b.
+func inBatches(n, b int) [][]int {
+	var out [][]int
+	for lo := 0; lo < n; lo += b {
+		rows := make([]int, 0, b)
+		for i := lo; i < min(lo+b, n); i++ {
+			rows = append(rows, i)
+		}
+		out = append(out, rows)
+	}
+	return out
+}
+
 // Greedy decodes one program per prompt of task greedily, in order, and returns their sources.
 func Greedy(pol Policy, task *Task) ([]string, error) {
 	out := make([]string, 0, task.Len())
-	B := pol.BatchSize()
-	for lo := 0; lo < task.Len(); lo += B {
-		rows := make([]int, 0, B)
-		for i := lo; i < min(lo+B, task.Len()); i++ {
-			rows = append(rows, i)
-		}
+	for _, rows := range inBatches(task.Len(), pol.BatchSize()) {
 		ro, err := Sample(pol, task, rows, 0)
 		if err != nil {
 			return nil, err
@@ -282,12 +290,7 @@ type CriticReport struct {
 func EvaluateCritic(c *CriticNet, pol Policy, task *Task) (*CriticReport, error) {
 	rep := &CriticReport{Recall: map[string]float64{}, Support: map[string]int{}}
 	right := map[string]int{}
-	B := pol.BatchSize()
-	for lo := 0; lo < task.Len(); lo += B {
-		rows := make([]int, 0, B)
-		for i := lo; i < min(lo+B, task.Len()); i++ {
-			rows = append(rows, i)
-		}
+	for _, rows := range inBatches(task.Len(), pol.BatchSize()) {
 		ro, err := Sample(pol, task, rows, 1)
 		if err != nil {
 			return nil, err
