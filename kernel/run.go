@@ -170,6 +170,16 @@ func runRL(name string, args []string) error {
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	tw.Flush()
+	if o := res.EGCAOverhead; o != nil {
+		var loc []string
+		for _, r := range res.Runs {
+			if r.Method == "egca" {
+				loc = append(loc, fmt.Sprintf("%.1f%%", 100*r.Means["egca_localised"]))
+			}
+		}
+		fmt.Printf("EGCA wall-clock overhead over GRPO: %+.1f%% (seed 003: +18%%); samples localised per seed: %s\n",
+			100**o, strings.Join(loc, ", "))
+	}
 	fmt.Printf("wrote %s/results.json and %s/curves.svg (%.0fs)\n", cfg.OutDir, cfg.OutDir, res.Seconds)
 	return nil
 }

@@ -174,6 +174,9 @@ type RLRun struct {
 	// SamplesPerSecond counts sampled programs (generated, executed and learned from) per second.
 	SamplesPerSecond float64  `json:"samples_per_second"`
 	Last             rl.Stats `json:"last_stats,omitempty"`
+	// Means are the iterations' statistics averaged over the run (e.g. egca_localised, the
+	// share of samples EGCA localised; groups_all_equal).
+	Means rl.Stats `json:"mean_stats,omitempty"`
 	// Phases is where the iterations' time went (sample, execute, update, critic, ...), seconds.
 	Phases map[string]float64 `json:"phase_seconds,omitempty"`
 	// Critic is the critic's outcome prediction on held-out samples (methods with a critic).
@@ -198,6 +201,9 @@ type RLResults struct {
 	Runs       []RLRun     `json:"runs"`
 	Summary    []RLSummary `json:"summary"`
 	Seconds    float64     `json:"seconds"`
+	// EGCAOverhead is EGCA's wall-clock time per iteration over GRPO's, minus 1, averaged over the
+	// seeds that ran both (seed 003 reports 0.18); absent otherwise.
+	EGCAOverhead *float64 `json:"egca_overhead,omitempty"`
 }
 
 // RunRL runs an RL experiment: for every seed it trains the SFT start, then every method from it,
@@ -258,6 +264,7 @@ func RunRL(cfg RLConfig) (*RLResults, error) {
 		}
 	}
 	res.Summary = summarize(res.Runs, cfg.Methods)
+	res.EGCAOverhead = egcaOverhead(res.Runs)
 	res.Seconds = since(start)
 	if _, err := WriteJSON(cfg.OutDir, "results.json", res); err != nil {
 		return nil, err
@@ -333,12 +340,14 @@ func runRLMethod(sft *seq2seq.Generator, lexer seq2seq.Lexer, name string, meth 
 			}
 			busy += time.Since(t0)
 			run.Last = st
+			if run.Phases == nil {
+				run.Phases, run.Means = map[string]float64{}, rl.Stats{}
+			}
 			for k, v := range st {
 				if name, ok := strings.CutPrefix(k, "sec_"); ok {
-					if run.Phases == nil {
-						run.Phases = map[string]float64{}
-					}
 					run.Phases[name] += v
+				} else {
+					run.Means[k] += v / float64(cfg.Iters)
 				}
 			}
 			if it%cfg.EvalEvery == 0 || it == cfg.Iters {
@@ -367,6 +376,29 @@ func runRLMethod(sft *seq2seq.Generator, lexer seq2seq.Lexer, name string, meth 
 		return nil, err
 	}
 	return run, nil
+}
+
+// egcaOverhead is mean over seeds of egca's seconds per iteration / grpo's - 1 (nil without a
+// seed that ran both).
+func egcaOverhead(runs []RLRun) *float64 {
+	secs := map[string]map[int64]float64{}
+	for _, r := range runs {
+		if secs[r.Method] == nil {
+			secs[r.Method] = map[int64]float64{}
+		}
+		secs[r.Method][r.Seed] = r.Seconds
+	}
+	var over []float64
+	for seed, g := range secs["grpo"] {
+		if e, ok := secs["egca"][seed]; ok && g > 0 {
+			over = append(over, e/g-1)
+		}
+	}
+	if len(over) == 0 {
+		return nil
+	}
+	m := mean(over)
+	return &m
 }
 
 // metricsOf flattens a run's test evaluation into named numbers.
