@@ -1,16 +1,19 @@
 package gpt_test
 
 import (
+	"math"
 	"math/rand/v2"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/gobackend"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
-	"github.com/execfeed/execfeed/lib/experiment"
 	"github.com/execfeed/execfeed/lib/gpt"
 	"github.com/execfeed/execfeed/lib/trainer"
 )
@@ -29,10 +32,14 @@ func benchModel() *gpt.Model {
 
 // benchBackend is $GOMLX_BACKEND (the GPU script sets it to the XLA CUDA plugin) or the Go
 // backend.
-func benchBackend(b *testing.B) compute.Backend {
-	backend, err := experiment.Backend("")
+func benchBackend(tb testing.TB) compute.Backend {
+	config := os.Getenv("GOMLX_BACKEND")
+	if config == "" || config == "go" {
+		return gobackend.GetBackend()
+	}
+	backend, err := compute.NewWithConfig(config)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return backend
 }
@@ -117,4 +124,59 @@ func BenchmarkSample(b *testing.B) {
 		run()
 	}
 	b.ReportMetric(float64(benchSampleBatch*benchNew*b.N)/b.Elapsed().Seconds(), "tokens/s")
+}
+
+// TestTrainRun is the GPU script's short training run (skipped unless GPT_TRAIN_RUN=1): the
+// benchmark model learns a fixed random sequence for 150 steps on $GOMLX_BACKEND; the loss must
+// fall from ln 512 to under a tenth of it.
+func TestTrainRun(t *testing.T) {
+	if os.Getenv("GPT_TRAIN_RUN") != "1" {
+		t.Skip("set GPT_TRAIN_RUN=1 (bench/gpu_gpt.sh does)")
+	}
+	m := benchModel()
+	store, err := trainer.NewStore(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := benchBackend(t)
+	step, err := m.LMStep(backend, store, optimizer.Adam().LearningRate(1e-3).Done())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	seq := make([]int32, benchContext+1)
+	for i := range seq {
+		seq[i] = int32(rng.IntN(benchVocab))
+	}
+	toks := make([]int32, 0, benchBatch*(benchContext+1))
+	mask := make([]float32, benchBatch*benchContext)
+	for range benchBatch {
+		toks = append(toks, seq...)
+	}
+	for i := range mask {
+		mask[i] = 1
+	}
+	x := tensors.FromFlatDataAndDimensions(toks, benchBatch, benchContext+1)
+	y := tensors.FromFlatDataAndDimensions(mask, benchBatch, benchContext)
+	var first, last float64
+	start := time.Now()
+	for i := range 150 {
+		vals, err := step.Run(x, y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = vals[0]
+			start = time.Now()
+		}
+		last = vals[0]
+		if i%50 == 0 || i == 149 {
+			t.Logf("step %d loss %.4f", i+1, vals[0])
+		}
+	}
+	t.Logf("backend %s: 149 steps in %v (%.1f ms/step after the first)", backend.Name(), time.Since(start),
+		float64(time.Since(start).Milliseconds())/149)
+	if math.Abs(first-math.Log(benchVocab)) > 0.5 || last > first/10 {
+		t.Fatalf("loss %.3f -> %.3f: want a start near ln %d and a fall below a tenth", first, last, benchVocab)
+	}
 }
