@@ -5,8 +5,6 @@ import (
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
-
-	"github.com/execfeed/execfeed/lib/seq2seq"
 )
 
 // Sampling holds the choices of a sampler that are fixed when its graph is built.
@@ -34,7 +32,7 @@ type Generated struct {
 // O((P+t)²). The cache grows by concatenation: every shape in the graph is static, so no
 // DynamicSlice or DynamicUpdateSlice is needed, and the pure-Go backend runs it as XLA does.
 //
-// Tokens are drawn from softmax(truncate(logits) / temperature) by the Gumbel-max trick with the
+// Tokens are drawn from softmax(truncate(logits) / temperature) by inverse-CDF sampling with the
 // store's random number generator (deterministic by seed); temperature is a scalar input, so one
 // compiled graph serves every temperature.
 func (m *Model) Sample(scope *model.Scope, prompt, lengths, temperature *Node, n int, eos int32, s Sampling) Generated {
@@ -76,7 +74,14 @@ func (m *Model) choose(scope *model.Scope, logits, temperature *Node, s Sampling
 		return tok, pick(LogSoftmax(logits, -1), tok)
 	}
 	z := Div(truncate(logits, s), temperature)
-	tok = ConvertDType(ArgMax(Add(z, seq2seq.Gumbel(scope, g, z.Shape())), -1), dtypes.Int32)
+	// Inverse-CDF sampling: with u uniform in [0, total), the token is the number of tokens whose
+	// cumulative probability is <= u, which never lands on a token of probability 0. It draws
+	// one number per row where the Gumbel-max trick takes two logarithms per vocabulary entry.
+	cdf := CumSum(Softmax(z, -1), -1)
+	B, V := z.Shape().Dim(0), z.Shape().Dim(1)
+	total := Slice(cdf, AxisRange(), AxisElem(V-1))
+	u := Mul(scope.RandomUniform(g, shapes.Make(dtypes.Float32, B, 1)), total)
+	tok = ReduceSum(ConvertDType(LessOrEqual(cdf, u), dtypes.Int32), -1)
 	return tok, pick(LogSoftmax(z, -1), tok)
 }
 
