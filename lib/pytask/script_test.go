@@ -59,4 +59,10 @@ func Reward(s reward.Sample) float64 {
 	if ro.Rewards[0] != 111 {
 		t.Errorf("scripted reward %v, want 111 (all tests, an assignment to r, a return of 6); sample %+v", ro.Rewards[0], ro.Samples[0])
 	}
+	// The structure rewards (eq. 4.8, 4.9) parse the sample as Python: the candidate (a + a for
+	// 2 * a) shares some of the reference's subtrees and all of its data flow (a -> r -> return).
+	ast, dfg := reward.AST(ro.Samples[0]), reward.DFG(ro.Samples[0])
+	if ast <= 0 || ast >= 1 || dfg != 1 {
+		t.Errorf("AST match %.3f, DFG match %.3f on a Python sample; want AST in (0, 1) and DFG 1", ast, dfg)
+	}
 }

@@ -179,8 +179,10 @@ func (ro *Rollout) execute(score func(reward.Sample) (float64, map[string]float6
 		if traced || !lang.NeedsTrace() {
 			steps = lang.StepsCorrect(p, res, ref)
 		}
-		ro.Samples[r] = reward.Sample{Task: task.Name, Description: p.Text, Program: ro.Programs[r], Tokens: ro.Lexemes[r],
-			Reference: p.Reference, ReferenceTokens: refLex, Outcome: res.Outcome, Passed: res.Passed,
+		// Rewards see whole programs (a HumanEval completion with its prompt) in the language's
+		// name, which the structure rewards parse by (reward.AST, reward.DFG).
+		ro.Samples[r] = reward.Sample{Task: string(lang.Name()), Description: p.Text, Program: p.Program(ro.Programs[r]),
+			Tokens: ro.Lexemes[r], Reference: p.Program(p.Reference), ReferenceTokens: refLex, Outcome: res.Outcome, Passed: res.Passed,
 			Total: len(p.Tests), Error: res.Error, StepsCorrect: steps, DivergencePos: -1,
 			Tests: res.Tests, Trace: res.Trace}
 		v, parts, err := score(ro.Samples[r])
