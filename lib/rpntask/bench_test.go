@@ -1,4 +1,4 @@
-package rl_test
+package rpntask_test
 
 import (
 	"testing"

@@ -1,4 +1,4 @@
-package rl_test
+package rpntask_test
 
 import (
 	"math/rand/v2"
@@ -57,7 +57,7 @@ func sft(t *testing.T) (*seq2seq.Generator, *Task, *Task) {
 	return gen, prompts, held
 }
 
-// TestCriticAndReinforce checks the two behaviours seed 004's method rests on, from a weak
+// TestCriticAndReinforce checks, on RPN with the GRU policy, the two behaviours seed 004's method rests on, from a weak
 // supervised start: the critic predicts held-out samples' outcomes better than the majority class,
 // and REINFORCE with the critic raises the held-out pass@1.
 func TestCriticAndReinforce(t *testing.T) {
