@@ -1,7 +1,10 @@
 package rl
 
 import (
+	"go/parser"
+	"go/token"
 	"math"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -166,5 +169,28 @@ func TestTokenSpanAndEGCAMask(t *testing.T) {
 	}
 	if ro.Samples[0].DivergencePos != 2 {
 		t.Errorf("DivergencePos %d, want 2", ro.Samples[0].DivergencePos)
+	}
+}
+
+// TestNoLanguageOrModelImports keeps the seams honest: no file of lib/rl, tests included,
+// imports a particular language (lib/rpn) or network (lib/seq2seq).
+func TestNoLanguageOrModelImports(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no Go files: %v", err)
+	}
+	fset := token.NewFileSet()
+	for _, f := range files {
+		af, err := parser.ParseFile(fset, f, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range af.Imports {
+			for _, banned := range []string{"/lib/rpn\"", "/lib/seq2seq\"", "/lib/rpntask\"", "/lib/pytask\""} {
+				if strings.HasSuffix(imp.Path.Value, banned) {
+					t.Errorf("%s imports %s", f, imp.Path.Value)
+				}
+			}
+		}
 	}
 }
