@@ -105,9 +105,13 @@ func (c *CriticNet) prompts(ro *Rollout) (src, srcLen *tensors.Tensor, err error
 }
 
 // programs are a rollout's token rows and mask as tensors [B,T].
-func programs(ro *Rollout) (toks, mask *tensors.Tensor) {
+func programs(ro *Rollout) (toks, mask *tensors.Tensor, err error) {
+	m, err := ro.Mask()
+	if err != nil {
+		return nil, nil, fmt.Errorf("rl: critic: %w", err)
+	}
 	B, T := len(ro.Rows), ro.T
-	return tensors.FromFlatDataAndDimensions(ro.Tokens, B, T), tensors.FromFlatDataAndDimensions(ro.Mask(), B, T)
+	return tensors.FromFlatDataAndDimensions(ro.Tokens, B, T), tensors.FromFlatDataAndDimensions(m, B, T), nil
 }
 
 // decoderInputs are a rollout's token rows shifted right by one position, [B,T]: the program so
@@ -140,7 +144,10 @@ func (c *CriticNet) classInputs(ro *Rollout) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	toks, mask := programs(ro)
+	toks, mask, err := programs(ro)
+	if err != nil {
+		return nil, err
+	}
 	return []any{src, srcLen, toks, mask,
 		tensors.FromFlatDataAndDimensions(class, B), tensors.FromFlatDataAndDimensions(valid, B)}, nil
 }
@@ -184,7 +191,10 @@ func (c *CriticNet) PredictClasses(ro *Rollout) (perToken, pooled []float32, err
 			return nil, nil, err
 		}
 	}
-	toks, mask := programs(ro)
+	toks, mask, err := programs(ro)
+	if err != nil {
+		return nil, nil, err
+	}
 	res, err := c.classPerTok.Call(src, srcLen, toks, mask)
 	if err != nil {
 		return nil, nil, fmt.Errorf("rl: critic: %w", err)
@@ -215,7 +225,10 @@ func (c *CriticNet) TrainValues(ro *Rollout, returns []float32, lr float64) (flo
 			return 0, err
 		}
 	}
-	_, mask := programs(ro)
+	_, mask, err := programs(ro)
+	if err != nil {
+		return 0, err
+	}
 	vals, err := c.valueStep.Run(src, srcLen, decoderInputs(ro),
 		tensors.FromFlatDataAndDimensions(returns, len(ro.Rows), ro.T), mask)
 	if err != nil {

@@ -40,7 +40,16 @@ type Pair struct{ Chosen, Rejected int }
 
 // Pairs builds the preference pairs of a rollout whose rows come in groups of g samples of one
 // prompt: every two rows of a group holding different programs, ordered by rule. Ties are dropped.
-func Pairs(ro *Rollout, g int, rule PairRule) []Pair {
+// The rollout must be executed (Samples), and g at least 2 and a divisor of its real rows.
+func Pairs(ro *Rollout, g int, rule PairRule) ([]Pair, error) {
+	switch {
+	case rule == nil:
+		return nil, fmt.Errorf("rl: pairs: nil rule")
+	case ro == nil || ro.N < 1 || len(ro.Samples) < ro.N || len(ro.Programs) < ro.N:
+		return nil, fmt.Errorf("rl: pairs: the rollout is not executed (run Execute first)")
+	case g < 2 || ro.N%g != 0:
+		return nil, fmt.Errorf("rl: pairs: group size %d for %d rows (want g >= 2 dividing them)", g, ro.N)
+	}
 	var out []Pair
 	for lo := 0; lo < ro.N; lo += g {
 		hi := min(lo+g, ro.N)
@@ -58,7 +67,7 @@ func Pairs(ro *Rollout, g int, rule PairRule) []Pair {
 			}
 		}
 	}
-	return out
+	return out, nil
 }
 
 // DPOConfig configures ETA-DPO.
@@ -128,7 +137,10 @@ func (m *DPO) Iterate(rows []int) (Stats, error) {
 	if err != nil {
 		return nil, err
 	}
-	pairs := Pairs(ro, m.Cfg.Group, m.Cfg.Rule)
+	pairs, err := Pairs(ro, m.Cfg.Group, m.Cfg.Rule)
+	if err != nil {
+		return nil, err
+	}
 	ph.mark("pairs")
 	st["pairs"] = float64(len(pairs))
 	P := m.Policy.BatchSize() / 2
@@ -153,7 +165,10 @@ func (m *DPO) Iterate(rows []int) (Stats, error) {
 		}
 		order[i], order[P+i] = p.Chosen, p.Rejected
 	}
-	prompts, ids, maskData := ro.Select(order)
+	prompts, ids, maskData, err := ro.Select(order)
+	if err != nil {
+		return nil, err
+	}
 	refLogp, err := m.Ref.Rows(prompts, ids)
 	if err != nil {
 		return nil, err

@@ -29,8 +29,25 @@ import (
 // EGCAMask applies EGCA to a GRPO batch: for every near-correct failing row with a negative
 // advantage seqAdv[r], it finds the divergent tokens, keeps the advantage there only (adv [B,T])
 // and masks the tokens after them (mask [B,T]). It records the first divergent position in the
-// row's Sample.DivergencePos and returns the number of rows it localised.
+// row's Sample.DivergencePos and returns the number of rows it localised. The rollout must have
+// token rows and a policy (Sample, or RolloutOf with a policy) and be executed.
 func EGCAMask(ro *Rollout, seqAdv []float64, adv, mask []float32) (int, error) {
+	if ro == nil || ro.Policy == nil {
+		return 0, fmt.Errorf("rl: egca: the rollout needs a policy to map divergences to its tokens")
+	}
+	if err := ro.tokenShape(); err != nil {
+		return 0, fmt.Errorf("rl: egca: %w", err)
+	}
+	if err := ro.programShape(false); err != nil {
+		return 0, fmt.Errorf("rl: egca: %w", err)
+	}
+	if len(ro.Results) < ro.N || len(ro.Samples) < ro.N {
+		return 0, fmt.Errorf("rl: egca: the rollout is not executed (run Execute first)")
+	}
+	if len(seqAdv) != ro.N || len(adv) != len(ro.Tokens) || len(mask) != len(ro.Tokens) {
+		return 0, fmt.Errorf("rl: egca: %d advantages for %d rows, %d token advantages and %d mask entries for %d positions",
+			len(seqAdv), ro.N, len(adv), len(mask), len(ro.Tokens))
+	}
 	task := ro.Task
 	var todo []int
 	for r := range ro.N {

@@ -109,23 +109,31 @@ func (m *GRPO) Name() string {
 }
 
 // GroupAdvantages normalises rewards within consecutive groups of size g: (r - mean) / std, with
-// the population standard deviation; a group whose rewards are all equal gets 0.
-func GroupAdvantages(rewards []float64, g int) []float64 {
-	adv, _ := ScaledAdvantages(rewards, g, "group")
-	return adv
+// the population standard deviation; a group whose rewards are all equal gets 0. g must be at
+// least 2 and divide the number of rewards.
+func GroupAdvantages(rewards []float64, g int) ([]float64, error) {
+	adv, _, err := ScaledAdvantages(rewards, g, "group")
+	return adv, err
 }
 
 // ScaledAdvantages centres rewards on their group's mean (groups of g consecutive rewards) and
 // scales them: by the group's standard deviation ("group"), the whole batch's ("batch"), or not
 // at all ("none"). A group whose rewards are all equal gets 0 and teaches nothing; equal is the
-// fraction of such groups.
-func ScaledAdvantages(rewards []float64, g int, scale string) (adv []float64, equal float64) {
+// fraction of such groups. It is an error when g < 2 (a lone sample has nothing to be relative
+// to) or g does not divide the number of rewards (the last group would be another size).
+func ScaledAdvantages(rewards []float64, g int, scale string) (adv []float64, equal float64, err error) {
+	if g < 2 || len(rewards)%g != 0 {
+		return nil, 0, fmt.Errorf("rl: advantages: group size %d for %d rewards (want g >= 2 dividing them)", g, len(rewards))
+	}
+	if scale != "group" && scale != "batch" && scale != "none" {
+		return nil, 0, fmt.Errorf("rl: advantages: unknown scaling %q (want group, batch or none)", scale)
+	}
 	adv = make([]float64, len(rewards))
 	_, batchStd := meanStd(rewards)
 	groups := 0
 	for lo := 0; lo < len(rewards); lo += g {
 		groups++
-		grp := rewards[lo:min(lo+g, len(rewards))]
+		grp := rewards[lo : lo+g]
 		mu, std := meanStd(grp)
 		if std < 1e-8 {
 			equal++
@@ -142,7 +150,7 @@ func ScaledAdvantages(rewards []float64, g int, scale string) (adv []float64, eq
 			adv[lo+i] = (r - mu) / div
 		}
 	}
-	return adv, equal / float64(max(groups, 1))
+	return adv, equal / float64(max(groups, 1)), nil
 }
 
 // Iterate samples Group programs for each prompt of rows (rows must list each prompt Group
@@ -163,9 +171,16 @@ func (m *GRPO) Iterate(rows []int) (Stats, error) {
 	for name, v := range ro.Parts {
 		st["reward/"+name], st["reward/"+name+"_std"] = meanStd(v)
 	}
-	seqAdv, equal := ScaledAdvantages(ro.Rewards, G, m.Cfg.Scale)
+	seqAdv, equal, err := ScaledAdvantages(ro.Rewards, G, m.Cfg.Scale)
+	if err != nil {
+		return nil, err
+	}
 	st["groups_all_equal"] = equal
-	adv, mask := make([]float32, len(ro.Tokens)), ro.Mask()
+	mask, err := ro.Mask()
+	if err != nil {
+		return nil, err
+	}
+	adv := make([]float32, len(ro.Tokens))
 	for r := range ro.N {
 		for t := range ro.Lengths[r] {
 			adv[r*ro.T+t] = float32(seqAdv[r])

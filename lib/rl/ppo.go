@@ -61,7 +61,10 @@ func (m *PPO) Name() string { return "ppo" }
 // token is 0):
 //
 //	δ_t = r_t + γ V(s_{t+1}) - V(s_t),   A_t = Σ_k (γλ)^k δ_{t+k},   R_t = A_t + V(s_t)
-func GAE(r, v []float64, gamma, lambda float64) (adv, returns []float64) {
+func GAE(r, v []float64, gamma, lambda float64) (adv, returns []float64, err error) {
+	if len(r) != len(v) {
+		return nil, nil, fmt.Errorf("rl: GAE: %d rewards and %d values (want one value per reward)", len(r), len(v))
+	}
 	n := len(r)
 	adv, returns = make([]float64, n), make([]float64, n)
 	next, running := 0.0, 0.0
@@ -71,7 +74,7 @@ func GAE(r, v []float64, gamma, lambda float64) (adv, returns []float64) {
 		adv[t], returns[t] = running, running+v[t]
 		next = v[t]
 	}
-	return adv, returns
+	return adv, returns, nil
 }
 
 // Iterate samples one program per row, scores it, estimates advantages with GAE and runs
@@ -106,7 +109,10 @@ func (m *PPO) Iterate(rows []int) (Stats, error) {
 			v[t] = float64(values[k])
 		}
 		rew[L-1] += ro.Rewards[r]
-		a, ret := GAE(rew, v, m.Cfg.Gamma, m.Cfg.Lambda)
+		a, ret, err := GAE(rew, v, m.Cfg.Gamma, m.Cfg.Lambda)
+		if err != nil {
+			return nil, err
+		}
 		for t := range L {
 			adv[r*T+t], returns[r*T+t] = float32(a[t]), float32(ret[t])
 		}
@@ -115,7 +121,10 @@ func (m *PPO) Iterate(rows []int) (Stats, error) {
 	// Whiten the advantages over the batch's tokens, as PPO implementations do.
 	mu, sd := meanStd(all)
 	sd += 1e-8
-	mask := ro.Mask()
+	mask, err := ro.Mask()
+	if err != nil {
+		return nil, err
+	}
 	for k := range adv {
 		if mask[k] > 0 {
 			adv[k] = float32((float64(adv[k]) - mu) / sd)

@@ -150,9 +150,13 @@ func (m *Reinforce) Iterate(rows []int) (Stats, error) {
 		if err != nil {
 			return nil, err
 		}
+		mask, err := ro.Mask()
+		if err != nil {
+			return nil, err
+		}
 		B := len(ro.Rows)
 		vals, err := m.step.Run(tensorArgs(in, tensors.FromFlatDataAndDimensions(weights, B, ro.T),
-			tensors.FromFlatDataAndDimensions(ro.Mask(), B, ro.T))...)
+			tensors.FromFlatDataAndDimensions(mask, B, ro.T))...)
 		if err != nil {
 			return nil, err
 		}

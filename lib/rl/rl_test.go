@@ -82,7 +82,10 @@ func TestPolicyGradientIsWeightedLogLikelihood(t *testing.T) {
 func TestGroupAdvantages(t *testing.T) {
 	// Group 1: rewards 1,0,0,0: mean 0.25, population std √0.1875 = 0.433013.
 	// Group 2: all equal: no signal, advantage 0.
-	adv := GroupAdvantages([]float64{1, 0, 0, 0, 1, 1, 1, 1}, 4)
+	adv, err := GroupAdvantages([]float64{1, 0, 0, 0, 1, 1, 1, 1}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := []float64{1.732051, -0.577350, -0.577350, -0.577350, 0, 0, 0, 0}
 	for i := range want {
 		near(t, "advantage", adv[i], want[i])
@@ -92,7 +95,10 @@ func TestGroupAdvantages(t *testing.T) {
 func TestGAE(t *testing.T) {
 	// r = (0, 0, 1), V = 0.5 everywhere, γ = 1, λ = 0.5:
 	// δ = (0, 0, 0.5); A_2 = 0.5, A_1 = 0 + 0.5·0.5 = 0.25, A_0 = 0.125; R = A + V.
-	adv, ret := GAE([]float64{0, 0, 1}, []float64{0.5, 0.5, 0.5}, 1, 0.5)
+	adv, ret, err := GAE([]float64{0, 0, 1}, []float64{0.5, 0.5, 0.5}, 1, 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i, want := range []float64{0.125, 0.25, 0.5} {
 		near(t, "GAE advantage", adv[i], want)
 		near(t, "GAE return", ret[i], want+0.5)
@@ -129,7 +135,10 @@ func TestPairsDropTiesAndDuplicates(t *testing.T) {
 		Programs: []string{"a b +", "a b -", "a a -", "a b +"},
 		Samples:  []reward.Sample{s(sandbox.PassedTest, 3), s(sandbox.FailedTest, 2), s(sandbox.FailedTest, 1), s(sandbox.PassedTest, 3)},
 	}
-	pairs := Pairs(ro, 4, TracePreference)
+	pairs, err := Pairs(ro, 4, TracePreference)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := []Pair{{0, 1}, {0, 2}, {1, 2}, {3, 1}, {3, 2}}
 	if len(pairs) != len(want) {
 		t.Fatalf("pairs %v, want %v", pairs, want)

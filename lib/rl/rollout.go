@@ -23,6 +23,7 @@ package rl
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/gomlx/gomlx/core/tensors"
 
@@ -65,6 +66,9 @@ type Rollout struct {
 // size; repeat an index to draw several programs for one prompt) at the given temperature; a
 // temperature of 0 decodes greedily (seed 004's baseline sample).
 func Sample(pol Policy, task *Task, rows []int, temperature float32) (*Rollout, error) {
+	if pol == nil || task == nil || task.Lang == nil {
+		return nil, fmt.Errorf("rl: Sample needs a policy and a task with a language")
+	}
 	B := pol.BatchSize()
 	if len(rows) == 0 || len(rows) > B {
 		return nil, fmt.Errorf("rl: %d rows for a policy of batch size %d", len(rows), B)
@@ -90,6 +94,98 @@ func Sample(pol Policy, task *Task, rows []int, temperature float32) (*Rollout, 
 	return ro, nil
 }
 
+// RolloutOf is a rollout of given programs instead of sampled ones: program i written for prompt
+// rows[i] of task, ready to Execute - e.g. hand-written candidates in a notebook, or a data set's
+// samples. With a policy, each program is also encoded as the policy's token row (Policy.Encode),
+// so that the token-level calls (Mask, Inputs, TokenSpan, EGCAMask, a method's loss) work on it as
+// on a sampled rollout; rows are padded to the policy's batch size as Sample pads them. Without a
+// policy (nil) the rollout has programs and lexemes only: Execute, rewards and Pairs work on it,
+// the token-level calls return an error.
+func RolloutOf(pol Policy, task *Task, rows []int, programs []string) (*Rollout, error) {
+	if task == nil || task.Lang == nil {
+		return nil, fmt.Errorf("rl: RolloutOf needs a task with a language")
+	}
+	if len(rows) == 0 || len(rows) != len(programs) {
+		return nil, fmt.Errorf("rl: RolloutOf: %d rows for %d programs (want as many, at least one)", len(rows), len(programs))
+	}
+	for _, r := range rows {
+		if r < 0 || r >= task.Len() {
+			return nil, fmt.Errorf("rl: RolloutOf: row %d outside task %q's %d prompts", r, task.Name, task.Len())
+		}
+	}
+	ro := &Rollout{Task: task, Policy: pol, Rows: slices.Clone(rows), N: len(rows), Programs: slices.Clone(programs)}
+	if pol != nil {
+		B, T := pol.BatchSize(), pol.MaxTokens()
+		if len(rows) > B {
+			return nil, fmt.Errorf("rl: RolloutOf: %d programs for a policy of batch size %d", len(rows), B)
+		}
+		ro.T, ro.Tokens, ro.Lengths = T, make([]int32, B*T), make([]int, B)
+		for i := len(rows); i < B; i++ { // padding repeats row 0, as in Sample
+			ro.Rows, ro.Programs = append(ro.Rows, rows[0]), append(ro.Programs, programs[0])
+		}
+		for r := range B {
+			ids, err := pol.Encode(ro.Programs[r])
+			if err != nil {
+				return nil, fmt.Errorf("rl: RolloutOf: program %q: %w", ro.Programs[r], err)
+			}
+			if len(ids) > T {
+				return nil, fmt.Errorf("rl: RolloutOf: program %q takes %d positions, the policy has %d", ro.Programs[r], len(ids), T)
+			}
+			copy(ro.Tokens[r*T:], ids)
+			ro.Lengths[r] = len(ids)
+		}
+	}
+	ro.Lexemes = make([][]string, len(ro.Programs))
+	for r, p := range ro.Programs {
+		if lex, err := task.Lang.Tokenize(p); err == nil {
+			ro.Lexemes[r] = lex
+		}
+	}
+	return ro, nil
+}
+
+// tokenShape checks that the rollout's token rows are complete: what Mask, Select, TokenSpan and
+// the losses read. A rollout from Sample always is; a hand-built one may not be.
+func (ro *Rollout) tokenShape() error {
+	B := len(ro.Rows)
+	switch {
+	case ro.N < 1 || ro.N > B:
+		return fmt.Errorf("rl: rollout has %d real rows and %d prompt rows", ro.N, B)
+	case ro.T < 1 || len(ro.Tokens) == 0:
+		return fmt.Errorf("rl: rollout has no token rows (T %d, %d ids): build it with Sample, or RolloutOf with a policy", ro.T, len(ro.Tokens))
+	case len(ro.Tokens) != B*ro.T:
+		return fmt.Errorf("rl: rollout has %d token ids for %d rows of %d positions", len(ro.Tokens), B, ro.T)
+	case len(ro.Lengths) != B:
+		return fmt.Errorf("rl: rollout has %d row lengths for %d rows", len(ro.Lengths), B)
+	}
+	for r, L := range ro.Lengths {
+		if L < 0 || L > ro.T {
+			return fmt.Errorf("rl: rollout row %d has length %d, outside [0, %d]", r, L, ro.T)
+		}
+	}
+	return nil
+}
+
+// programShape checks what Execute reads: a task with a language (and an executor, when exec),
+// and a program for each real row, written for one of the task's prompts.
+func (ro *Rollout) programShape(exec bool) error {
+	if ro.Task == nil || ro.Task.Lang == nil || (exec && ro.Task.Exec == nil) {
+		return fmt.Errorf("rl: rollout needs a task with a language and an executor")
+	}
+	if ro.N < 1 || len(ro.Rows) < ro.N || len(ro.Programs) < ro.N {
+		return fmt.Errorf("rl: rollout has %d real rows, %d prompt rows and %d programs", ro.N, len(ro.Rows), len(ro.Programs))
+	}
+	if ro.Lexemes != nil && len(ro.Lexemes) < ro.N {
+		return fmt.Errorf("rl: rollout has %d lexeme rows for %d real rows", len(ro.Lexemes), ro.N)
+	}
+	for _, r := range ro.Rows[:ro.N] {
+		if r < 0 || r >= ro.Task.Len() {
+			return fmt.Errorf("rl: rollout row for prompt %d outside task %q's %d prompts", r, ro.Task.Name, ro.Task.Len())
+		}
+	}
+	return nil
+}
+
 // decode fills Programs and Lexemes from Tokens.
 func (ro *Rollout) decode() {
 	B, T := len(ro.Rows), ro.T
@@ -105,6 +201,9 @@ func (ro *Rollout) decode() {
 // Execute runs every real row's program against its prompt's tests (traced when the language's
 // rules need traces), fills Results and Samples, and scores each sample with f.
 func (ro *Rollout) Execute(f reward.Func) error {
+	if f == nil {
+		return fmt.Errorf("rl: Execute: nil reward function")
+	}
 	return ro.execute(func(s reward.Sample) (float64, map[string]float64, error) { return f(s), nil, nil })
 }
 
@@ -119,6 +218,15 @@ func (ro *Rollout) ExecuteRewards(rs Rewards) error {
 }
 
 func (ro *Rollout) execute(score func(reward.Sample) (float64, map[string]float64, error)) error {
+	if err := ro.programShape(true); err != nil {
+		return err
+	}
+	if ro.Lexemes == nil { // a hand-built rollout: the language's tokens, as decode gives them
+		ro.Lexemes = make([][]string, ro.N)
+		for r := range ro.N {
+			ro.Lexemes[r], _ = ro.Task.Lang.Tokenize(ro.Programs[r])
+		}
+	}
 	task := ro.Task
 	lang := task.Lang
 	opts := task.Options
@@ -203,20 +311,30 @@ func (ro *Rollout) execute(score func(reward.Sample) (float64, map[string]float6
 	return nil
 }
 
-// Mask is 1 on the generated positions of real rows and 0 elsewhere, [B,T].
-func (ro *Rollout) Mask() []float32 {
+// Mask is 1 on the generated positions of real rows and 0 elsewhere, [B,T]. It is an error when
+// the token rows are incomplete (a hand-built rollout without tokens or lengths).
+func (ro *Rollout) Mask() ([]float32, error) {
+	if err := ro.tokenShape(); err != nil {
+		return nil, err
+	}
 	m := make([]float32, len(ro.Tokens))
 	for r := range ro.N {
 		for t := range ro.Lengths[r] {
 			m[r*ro.T+t] = 1
 		}
 	}
-	return m
+	return m, nil
 }
 
 // Inputs returns the policy's teacher-forcing inputs of the rollout's rows: the tensors its
 // TokenLogProbs reads.
 func (ro *Rollout) Inputs() ([]*tensors.Tensor, error) {
+	if err := ro.tokenShape(); err != nil {
+		return nil, err
+	}
+	if ro.Policy == nil {
+		return nil, fmt.Errorf("rl: rollout has no policy")
+	}
 	return ro.Policy.Inputs(ro.Task.Texts(ro.Rows), ro.Tokens)
 }
 
@@ -233,23 +351,35 @@ func (ro *Rollout) PassCount() int {
 
 // Select gathers the rows order (indices into the rollout, len(order) == the batch size) into
 // prompts and token rows, e.g. DPO's chosen and rejected rows, with their mask.
-func (ro *Rollout) Select(order []int) (prompts []string, ids []int32, mask []float32) {
+func (ro *Rollout) Select(order []int) (prompts []string, ids []int32, mask []float32, err error) {
+	m, err := ro.Mask()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, r := range order {
+		if r < 0 || r >= len(ro.Rows) {
+			return nil, nil, nil, fmt.Errorf("rl: Select: row %d outside the rollout's %d rows", r, len(ro.Rows))
+		}
+	}
 	B, T := len(order), ro.T
-	m := ro.Mask()
 	ids, mask, prompts = make([]int32, B*T), make([]float32, B*T), make([]string, B)
 	for i, r := range order {
 		copy(ids[i*T:(i+1)*T], ro.Tokens[r*T:(r+1)*T])
 		copy(mask[i*T:(i+1)*T], m[r*T:(r+1)*T])
 		prompts[i] = ro.Task.Prompts[ro.Rows[r]].Text
 	}
-	return prompts, ids, mask
+	return prompts, ids, mask, nil
 }
 
 // TokenSpan maps a byte span [start, end) of row r's program to the positions [first, last] of
 // the row's tokens that produced it, by decoding growing prefixes of the row: token t covers
 // the bytes its decoding added. A span at the end of the program (start == its length) maps to
-// the row's end token, when the row has one. ok is false when the span cannot be mapped.
+// the row's end token, when the row has one. ok is false when the span cannot be mapped (or the
+// rollout has no token row r, or no policy to decode it).
 func (ro *Rollout) TokenSpan(r, start, end int) (first, last int, ok bool) {
+	if ro.Policy == nil || ro.tokenShape() != nil || r < 0 || r >= ro.N || r >= len(ro.Programs) {
+		return 0, 0, false
+	}
 	row := ro.Tokens[r*ro.T : r*ro.T+ro.Lengths[r]]
 	first, last = -1, -1
 	prev := 0

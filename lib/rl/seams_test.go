@@ -52,7 +52,7 @@ func TestAggregationVariants(t *testing.T) {
 
 func TestScaledAdvantages(t *testing.T) {
 	rewards := []float64{1, 0, 0, 0, 1, 1, 3, 3}
-	adv, equal := ScaledAdvantages(rewards, 4, "none")
+	adv, equal, _ := ScaledAdvantages(rewards, 4, "none")
 	want := []float64{0.75, -0.25, -0.25, -0.25, -1, -1, 1, 1}
 	for i := range want {
 		near(t, "none", adv[i], want[i])
@@ -60,13 +60,13 @@ func TestScaledAdvantages(t *testing.T) {
 	if equal != 0 {
 		t.Errorf("equal groups %v, want 0", equal)
 	}
-	adv, _ = ScaledAdvantages(rewards, 4, "group") // group std √(3/16) and 1
+	adv, _, _ = ScaledAdvantages(rewards, 4, "group") // group std √(3/16) and 1
 	near(t, "group", adv[0], 0.75/math.Sqrt(3.0/16))
 	near(t, "group", adv[4], -1)
 	_, sd := meanStd(rewards)
-	adv, _ = ScaledAdvantages(rewards, 4, "batch")
+	adv, _, _ = ScaledAdvantages(rewards, 4, "batch")
 	near(t, "batch", adv[0], 0.75/sd)
-	if _, equal = ScaledAdvantages([]float64{1, 1, 0, 1}, 2, "group"); equal != 0.5 {
+	if _, equal, _ = ScaledAdvantages([]float64{1, 1, 0, 1}, 2, "group"); equal != 0.5 {
 		t.Errorf("fraction of all-equal groups %v, want 0.5", equal)
 	}
 }
@@ -155,7 +155,10 @@ func TestTokenSpanAndEGCAMask(t *testing.T) {
 	ro.Results = []sandbox.Result{{Outcome: sandbox.FailedTest}}
 	ro.Samples = make([]reward.Sample, 1)
 	adv := []float32{-1, -1, -1, -1, -1, -1, 0, 0}
-	mask := ro.Mask()
+	mask, err := ro.Mask()
+	if err != nil {
+		t.Fatal(err)
+	}
 	n, err := EGCAMask(ro, []float64{-1}, adv, mask)
 	if err != nil || n != 1 {
 		t.Fatalf("EGCAMask localised %d, %v", n, err)
