@@ -135,3 +135,29 @@ func TestHumanEvalLoader(t *testing.T) {
 		t.Fatalf("prompt %+v", p)
 	}
 }
+
+// TestTokenizerRoundTripOnTheFamily checks every program of the default data set: its tokens
+// survive Detokenize, and the references are short enough for a small generator.
+func TestTokenizerRoundTripOnTheFamily(t *testing.T) {
+	s, err := Generate(DefaultGenConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	longest := 0
+	for _, ex := range append(append(s.Train, s.Val...), s.Test...) {
+		toks, err := Tokenize(ex.Code)
+		if err != nil {
+			t.Fatalf("%q: %v", ex.Code, err)
+		}
+		if again, err := Tokenize(Detokenize(toks)); err != nil || !slices.Equal(again, toks) {
+			t.Fatalf("round trip of %q: %q, %v", ex.Code, again, err)
+		}
+		if Detokenize(toks) != ex.Code {
+			t.Fatalf("the generator's layout is the tokeniser's: %q vs %q", Detokenize(toks), ex.Code)
+		}
+		longest = max(longest, len(toks))
+	}
+	if longest > 63 {
+		t.Errorf("the longest reference has %d tokens", longest)
+	}
+}

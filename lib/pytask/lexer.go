@@ -254,7 +254,8 @@ func stringLen(s string) int {
 func Detokenize(toks []string) string {
 	var b strings.Builder
 	level, start := 0, true
-	prev := ""
+	prev, unary := "", false // unary: prev is a sign with no operand before it ("-x")
+	var brackets []string    // open brackets: a colon directly inside [] is a slice's ("xs[1:-1]")
 	for _, t := range toks {
 		switch t {
 		case Newline:
@@ -268,14 +269,25 @@ func Detokenize(toks []string) string {
 			level = max(level-1, 0)
 			continue
 		}
+		isSign := t == "-" || t == "+" || t == "~"
+		wasUnary := unary
+		unary = isSign && (start || !operand(prev))
 		if start {
 			b.WriteString(strings.Repeat("    ", level))
 			start = false
-		} else if spaceBetween(prev, t) {
+		} else if !wasUnary && spaceBetween(prev, t) && !(prev == ":" && len(brackets) > 0 && brackets[len(brackets)-1] == "[") {
 			b.WriteByte(' ')
 		}
 		b.WriteString(t)
 		prev = t
+		switch t {
+		case "(", "[", "{":
+			brackets = append(brackets, t)
+		case ")", "]", "}":
+			if len(brackets) > 0 {
+				brackets = brackets[:len(brackets)-1]
+			}
+		}
 	}
 	return b.String()
 }
@@ -297,6 +309,15 @@ func spaceBetween(a, b string) bool {
 		return false
 	}
 	return true
+}
+
+// operand reports whether a token can end an operand, so that a sign after it is binary.
+func operand(t string) bool {
+	switch t {
+	case ")", "]", "}":
+		return true
+	}
+	return isString(t) || t != "" && (isDigit(t[0]) || t[0] == '.' && len(t) > 1) || isName(t) && !keywords[t] && t != "not"
 }
 
 func isName(s string) bool {
