@@ -58,7 +58,7 @@ func EGCAMask(ro *Rollout, seqAdv []float64, adv, mask []float32) (int, error) {
 	if len(todo) == 0 {
 		return 0, nil
 	}
-	var refs []sandbox.Result
+	var refs, runs []sandbox.Result
 	if task.Lang.NeedsTrace() {
 		rows := make([]int, len(todo))
 		for i, r := range todo {
@@ -68,15 +68,18 @@ func EGCAMask(ro *Rollout, seqAdv []float64, adv, mask []float32) (int, error) {
 		if refs, err = task.referenceRuns(context.Background(), rows); err != nil {
 			return 0, err
 		}
+		if runs, err = ro.tracedRuns(todo); err != nil {
+			return 0, err
+		}
 	}
 	n := 0
 	for i, r := range todo {
 		p := task.Prompts[ro.Rows[r]]
-		var ref sandbox.Result
+		res, ref := ro.Results[r], sandbox.Result{}
 		if refs != nil {
-			ref = refs[i]
+			res, ref = runs[i], refs[i]
 		}
-		start, end, ok, err := task.Lang.Divergence(p, ro.Programs[r], ro.Results[r], ref)
+		start, end, ok, err := task.Lang.Divergence(p, ro.Programs[r], res, ref)
 		if err != nil {
 			return n, fmt.Errorf("rl: egca: task %q prompt %s program %q: %w", task.Name, p.ID, ro.Programs[r], err)
 		}
@@ -100,4 +103,30 @@ func EGCAMask(ro *Rollout, seqAdv []float64, adv, mask []float32) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// tracedRuns returns traced runs of the programs of rows: the rollout's own results when it ran
+// traced, otherwise the programs run again with a trace. EGCA traces only the near-correct
+// failing programs it localises, not every sample (see GRPO.Iterate).
+func (ro *Rollout) tracedRuns(rows []int) ([]sandbox.Result, error) {
+	out := make([]sandbox.Result, len(rows))
+	if ro.Traced {
+		for i, r := range rows {
+			out[i] = ro.Results[r]
+		}
+		return out, nil
+	}
+	task := ro.Task
+	jobs := make([]sandbox.Job, len(rows))
+	for i, r := range rows {
+		p := task.Prompts[ro.Rows[r]]
+		jobs[i] = sandbox.Job{Program: sandbox.Program{Lang: task.Lang.Name(), Source: p.Program(ro.Programs[r])}, Tests: p.Tests}
+	}
+	opts := task.Options
+	opts.Trace = true
+	res, err := task.Exec.RunBatch(context.Background(), jobs, opts)
+	if err != nil {
+		return nil, fmt.Errorf("rl: egca: task %q: tracing candidates: %w", task.Name, err)
+	}
+	return res, nil
 }

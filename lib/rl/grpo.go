@@ -161,10 +161,7 @@ func (m *GRPO) Iterate(rows []int) (Stats, error) {
 		return nil, fmt.Errorf("rl: grpo: %d rows is not a multiple of the group size %d", len(rows), G)
 	}
 	ro, st, ph, err := sampleAndRunWith(m.Policy, m.Task, rows, m.Cfg.Temperature,
-		func(ro *Rollout) error {
-			ro.Traced = m.Cfg.EGCA // EGCA compares the runs with the reference's
-			return ro.ExecuteRewards(m.Cfg.Rewards)
-		})
+		func(ro *Rollout) error { return ro.ExecuteRewards(m.Cfg.Rewards) })
 	if err != nil {
 		return nil, err
 	}

@@ -56,9 +56,9 @@ type Rollout struct {
 	// Parts, when the reward is a weighted sum of named parts (ExecuteRewards), holds each
 	// part's value per real row.
 	Parts map[string][]float64
-	// Traced asks Execute to trace the runs when the language's rules read traces (set by the
-	// methods that use StepsCorrect or Divergence: ETA-DPO, EGCA). Untraced, a language that
-	// needs traces reports StepsCorrect -1.
+	// Traced asks Execute to trace the runs when the language's rules read traces (ETA-DPO sets
+	// it for StepsCorrect; EGCA instead traces again only the rows it localises). Untraced, a
+	// language that needs traces reports StepsCorrect -1.
 	Traced bool
 }
 
