@@ -127,8 +127,20 @@ func childrenOf(ppid int) []int {
 }
 
 // leftovers lists the processes under the pool's workers other than their zygotes (each worker
-// has exactly one child, its zygote, between runs).
+// has exactly one child, its zygote, between runs). A worker answers first and cleans up right
+// after, so processes may outlive the answer by a few milliseconds: leftovers waits up to 2s.
 func leftovers(p *Pool) []string {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		out := leftoversNow(p)
+		if len(out) == 0 || time.Now().After(deadline) {
+			return out
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func leftoversNow(p *Pool) []string {
 	var out []string
 	for _, s := range p.slots {
 		if s.w == nil {

@@ -557,6 +557,7 @@ type response struct {
 	Clean       bool                     `json:"clean"`
 	Final       *responseFinal           `json:"final"`
 	Forgeable   bool                     `json:"forgeable"`
+	Unclean     int64                    `json:"unclean_before"` // earlier runs the worker could not clean up
 	Notes       []string                 `json:"notes"`
 	WorkerError string                   `json:"worker_error"`
 }
@@ -685,6 +686,7 @@ func (p *Pool) result(req request, resp *response, werr error, tests []Test) Res
 	if !resp.Clean {
 		p.unclean.Add(1)
 	}
+	p.unclean.Add(resp.Unclean)
 	res.Time = time.Duration(resp.Time * float64(time.Second))
 	res.Forgeable = resp.Forgeable
 	if len(resp.Notes) > 0 {

@@ -194,3 +194,61 @@ func TestPoolContextCancelled(t *testing.T) {
 	}
 	stillServes(t)
 }
+
+// The trace of a HumanEval-style candidate with a loop, its check run by the judge and the calls
+// in the candidate's process: the executed lines of the candidate with its locals at every step,
+// as RL's EGCA and ETA rules read them.
+func TestPythonTraceHumanEvalLoop(t *testing.T) {
+	src := "def total(xs):\n    s = 0\n    for x in xs:\n        s += x\n    return s\n"
+	tests := []Test{{Code: "def check(candidate):\n    assert candidate([1, 2]) == 3\n    assert candidate([5]) == 6\n\ncheck(total)\n"}}
+	r := runPy(t, src, tests, Options{Trace: true})
+	expect(t, r, FailedTest, "AssertionError")
+	// Module: line 1. total([1, 2]): 2, 3 4 3 4 3, 5, its return (3). total([5]): 2, 3 4 3, 5, its
+	// return (5); then the assert fails. Returns are recorded steps, not executed lines.
+	lines := []int{1, 2, 3, 4, 3, 4, 3, 5, 5, 2, 3, 4, 3, 5, 5}
+	returns := map[int]string{8: "3", 14: "5"}
+	if len(r.Trace) != len(lines) || r.TraceSteps != len(lines)-2 || r.StepsCorrect != len(lines)-2 {
+		t.Fatalf("trace of %d steps (count %d, correct %d), want %d: %+v", len(r.Trace), r.TraceSteps, r.StepsCorrect, len(lines), r.Trace)
+	}
+	for i, l := range lines {
+		if r.Trace[i].Pos != l {
+			t.Fatalf("step %d at line %d, want %d", i, r.Trace[i].Pos, l)
+		}
+		if v, ok := returns[i]; ok && (r.Trace[i].Locals["<return>"] != v || len(r.Trace[i].Locals) != 1) {
+			t.Errorf("step %d: %v, want the return of %s", i, r.Trace[i].Locals, v)
+		}
+	}
+	want := map[int]map[string]string{
+		3:  {"xs": "[1, 2]", "s": "0", "x": "1"}, // about to run s += x, first iteration
+		5:  {"xs": "[1, 2]", "s": "1", "x": "2"}, // second iteration
+		7:  {"xs": "[1, 2]", "s": "3", "x": "2"}, // return s
+		13: {"xs": "[5]", "s": "5", "x": "5"},    // return s of the second call
+	}
+	for i, w := range want {
+		for k, v := range w {
+			if got := r.Trace[i].Locals[k]; got != v {
+				t.Errorf("step %d: %s = %q, want %q (locals %v)", i, k, got, v, r.Trace[i].Locals)
+			}
+		}
+	}
+}
+
+// Tests that pass the program something the strict serialiser cannot carry (here a lambda) run
+// inside the candidate's process, and the result says so; StrictVerdicts refuses them instead.
+func TestPythonForgeableFallback(t *testing.T) {
+	src := "def apply(f, x):\n    return f(x)\n"
+	tests := []Test{{Code: "assert apply(lambda v: v * 2, 4) == 8"}}
+	r := runPy(t, src, tests, Options{})
+	expect(t, r, PassedTest, "")
+	if !r.Forgeable {
+		t.Error("a test run inside the candidate's process is not marked forgeable")
+	}
+	r = runPy(t, src, tests, Options{StrictVerdicts: true})
+	expect(t, r, RuntimeError, "strict")
+	// Builtin values, including the program's own functions passed back by name, stay judged.
+	r = runPy(t, "def twice(f, x):\n    return f(f(x))\ndef inc(x):\n    return x + 1\n", []Test{{Code: "assert twice(inc, 1) == 3\nassert twice(inc, (1)) != 4"}}, Options{})
+	expect(t, r, PassedTest, "")
+	if r.Forgeable {
+		t.Error("passing a program function by name made the verdict forgeable")
+	}
+}

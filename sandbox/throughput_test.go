@@ -3,74 +3,238 @@
 package sandbox
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// benchProblems generates n HumanEval-format problems with one correct and one incorrect
-// completion each (wrong answers and exceptions, no timeouts: they would only measure the clock).
-func benchProblems(n int) ([]Problem, []Sample) {
-	var probs []Problem
-	var samples []Sample
-	for i := range n {
-		id := fmt.Sprintf("Bench/%d", i)
-		var prompt, good, bad, test string
-		a, b := i%7+2, i%5+1
-		switch i % 4 {
-		case 0:
-			prompt = fmt.Sprintf("def f%d(x: int) -> int:\n    \"\"\"Return %d*x + %d.\"\"\"\n", i, a, b)
-			good = fmt.Sprintf("    return %d * x + %d\n", a, b)
-			bad = fmt.Sprintf("    return %d * x - %d\n", a, b)
-			test = fmt.Sprintf("def check(candidate):\n    assert candidate(0) == %d\n    assert candidate(3) == %d\n    assert candidate(-2) == %d\n", b, 3*a+b, -2*a+b)
-		case 1:
-			prompt = fmt.Sprintf("from typing import List\n\ndef f%d(xs: List[int]) -> List[int]:\n    \"\"\"Keep the multiples of %d, sorted.\"\"\"\n", i, a)
-			good = fmt.Sprintf("    return sorted(x for x in xs if x %% %d == 0)\n", a)
-			bad = fmt.Sprintf("    return [x for x in xs if x %% %d == 0]\n", a)
-			test = fmt.Sprintf("def check(candidate):\n    assert candidate([%d, 1, 0, %d]) == [0, %d, %d]\n    assert candidate([]) == []\n", 3*a, a, a, 3*a)
-		case 2:
-			prompt = fmt.Sprintf("def f%d(s: str) -> str:\n    \"\"\"Repeat s %d times, reversed.\"\"\"\n", i, b)
-			good = fmt.Sprintf("    return (s * %d)[::-1]\n", b)
-			bad = fmt.Sprintf("    return s[%d]\n", b+5) // IndexError on short strings
-			test = fmt.Sprintf("def check(candidate):\n    assert candidate('ab') == %q\n    assert candidate('') == ''\n", reverse(repeat("ab", b)))
-		case 3:
-			prompt = fmt.Sprintf("import math\n\ndef f%d(n: int) -> int:\n    \"\"\"Number of primes below n, plus %d.\"\"\"\n", i, b)
-			good = fmt.Sprintf("    return sum(1 for k in range(2, n) if all(k %% d for d in range(2, math.isqrt(k) + 1))) + %d\n", b)
-			bad = fmt.Sprintf("    return n // 2 + %d\n", b)
-			test = fmt.Sprintf("def check(candidate):\n    assert candidate(30) == %d\n    assert candidate(2) == %d\n", 10+b, b)
+// The throughput benchmark: testdata/bench_humaneval.jsonl holds twelve problems in HumanEval's
+// format and style (multi-assert check functions, METADATA, float tolerances, tuples), and
+// testdata/bench_samples.jsonl 394 completions of them: canonical, wrong, raising, slow-but-right,
+// syntax errors and two infinite loops. Three runners check the same samples, 2 at a time:
+//
+//   - the pool (the sandbox, every protection on);
+//   - a bare fork-per-sample runner with no isolation at all (a Python parent with the same modules
+//     preloaded forks, the child execs program and tests and writes one byte, exits): the ceiling
+//     for one fresh process per sample;
+//   - the reference harness's way: a fresh interpreter per sample.
+//
+// Verdicts must agree. The runners take turns on slices of the samples (see below). It takes
+// about half a minute, so it runs only with EXECFEED_THROUGHPUT=1:
+//
+//	EXECFEED_THROUGHPUT=1 go test ./sandbox -run TestThroughputReport -v
+func TestThroughputReport(t *testing.T) {
+	if os.Getenv("EXECFEED_THROUGHPUT") == "" {
+		t.Skip("set EXECFEED_THROUGHPUT=1 to measure sandbox throughput")
+	}
+	probs, samples := benchSamples(t)
+	python, version, err := ResolvePython(os.Getenv("EXECFEED_PYTHON"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const par = 2
+	timeout := time.Second
+	t.Logf("%d problems, %d samples, %d at a time, timeout %v; python %s (%s); CPU %s, %d cores", len(probs), len(samples), par, timeout, version, python, cpuModel(), runtime.NumCPU())
+
+	p, err := NewPool(PoolConfig{Workers: par, Python: python})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	t.Logf("isolation: %+v", p.Isolation())
+	// The machine is shared: the three runners take turns on eight slices of the samples, so that
+	// a change of load hits them alike; each runner's time is the sum over its slices. The looping
+	// samples come last, in a slice of their own: they cost every runner the timeout, and the
+	// rates are reported with and without them.
+	sort.SliceStable(samples, func(i, j int) bool {
+		return !strings.Contains(samples[i].Completion, "while True") && strings.Contains(samples[j].Completion, "while True")
+	})
+	loopers := 0
+	for _, s := range samples {
+		if strings.Contains(s.Completion, "while True") {
+			loopers++
 		}
-		p := Problem{TaskID: id, Format: HumanEval, Prompt: prompt, EntryPoint: fmt.Sprintf("f%d", i),
-			Tests: []Test{{Name: "check", Code: test + fmt.Sprintf("check(f%d)\n", i)}}}
-		probs = append(probs, p)
-		samples = append(samples, Sample{TaskID: id, Completion: good, Where: "bench"}, Sample{TaskID: id, Completion: bad, Where: "bench"})
+	}
+	var poolTime, bareTime, freshTime, poolLoop, bareLoop, freshLoop time.Duration
+	pool, bare, fresh := make([]bool, len(samples)), make([]bool, len(samples)), make([]bool, len(samples))
+	outcomes := map[Outcome]int{}
+	const slices = 8
+	for k := range slices + 1 {
+		lo, hi := k*(len(samples)-loopers)/slices, (k+1)*(len(samples)-loopers)/slices
+		if k == slices {
+			lo, hi = len(samples)-loopers, len(samples)
+			poolLoop, bareLoop, freshLoop = poolTime, bareTime, freshTime
+		}
+		part := samples[lo:hi]
+		for turn := range 3 {
+			switch (turn + k) % 3 {
+			case 0:
+				start := time.Now()
+				res, err := Evaluate(context.Background(), p, probs, part, EvalConfig{Options: Options{Timeout: timeout}, Parallel: par})
+				poolTime += time.Since(start)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, r := range res {
+					pool[lo+i] = r.Passed
+					outcomes[r.Outcome]++
+					if r.Run.Forgeable {
+						t.Errorf("sample %d: verdict forgeable", lo+i)
+					}
+				}
+			case 1:
+				got, d, err := bareFork(python, probs, part, par, timeout)
+				if err != nil {
+					t.Fatal(err)
+				}
+				bareTime += d
+				copy(bare[lo:], got)
+			case 2:
+				start := time.Now()
+				got, err := freshProcess(python, probs, part, par, timeout, t.TempDir())
+				freshTime += time.Since(start)
+				if err != nil {
+					t.Fatal(err)
+				}
+				copy(fresh[lo:], got)
+			}
+		}
+	}
+	t.Logf("pool outcomes: %v; pool stats %+v", outcomes, p.Stats())
+	for i := range samples {
+		if pool[i] != fresh[i] || bare[i] != fresh[i] {
+			t.Errorf("sample %d (%s): passed: pool %v, bare fork %v, fresh interpreter %v\n%s", i, samples[i].TaskID, pool[i], bare[i], fresh[i], samples[i].Completion)
+		}
+	}
+	report := func(what string, n int, pool, bare, fresh time.Duration) {
+		rate := func(d time.Duration) float64 { return float64(n) / d.Seconds() }
+		t.Logf("%s (%d samples):", what, n)
+		t.Logf("  pool (sandbox):               %v = %6.1f samples/s", pool.Round(time.Millisecond), rate(pool))
+		t.Logf("  bare fork, no isolation:      %v = %6.1f samples/s (pool takes %.2fx its time)", bare.Round(time.Millisecond), rate(bare), pool.Seconds()/bare.Seconds())
+		t.Logf("  fresh interpreter per sample: %v = %6.1f samples/s (pool is %.1fx faster)", fresh.Round(time.Millisecond), rate(fresh), fresh.Seconds()/pool.Seconds())
+	}
+	report("all samples", len(samples), poolTime, bareTime, freshTime)
+	report("without the looping samples", len(samples)-loopers, poolLoop, bareLoop, freshLoop)
+}
+
+func benchSamples(t *testing.T) ([]Problem, []Sample) {
+	probs, err := LoadProblems(filepath.Join("testdata", "bench_humaneval.jsonl"), HumanEval)
+	if err != nil {
+		t.Fatal(err)
+	}
+	samples, err := LoadSamples(filepath.Join("testdata", "bench_samples.jsonl"))
+	if err != nil {
+		t.Fatal(err)
 	}
 	return probs, samples
 }
 
-func repeat(s string, n int) string {
-	out := ""
-	for range n {
-		out += s
-	}
-	return out
+// referenceProgram is what the reference harness runs for a sample.
+func referenceProgram(p *Problem, completion string) string {
+	return p.Prompt + completion + "\n" + p.Tests[0].Code
 }
 
-func reverse(s string) string {
-	r := []rune(s)
-	for i, j := 0, len(r)-1; i < j; i, j = i+1, j-1 {
-		r[i], r[j] = r[j], r[i]
+// bareForkScript runs programs given as JSON lines on stdin, forking per program in `par` processes,
+// and prints its own elapsed time (after start-up) and the verdicts.
+const bareForkScript = `
+import json, os, select, signal, sys, time
+import bisect, collections, copy, dataclasses, datetime, decimal, fractions, functools
+import hashlib, heapq, itertools, math, operator, random, re, statistics, string, typing
+import array, cmath, enum, numbers, queue, textwrap, unicodedata
+par, timeout = int(sys.argv[1]), float(sys.argv[2])
+progs = [json.loads(l) for l in sys.stdin]
+def run(src):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            exec(compile(src, "<program>", "exec"), {"__name__": "__main__"})
+            os.write(w, b"1")
+        except BaseException:
+            pass
+        os._exit(0)
+    os.close(w)
+    ok = False
+    if select.select([r], [], [], timeout)[0]:
+        ok = os.read(r, 1) == b"1"
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    os.close(r)
+    return ok
+t0 = time.monotonic()
+outs = []
+for k in range(par):
+    r, w = os.pipe()
+    if os.fork() == 0:
+        os.close(r)
+        res = {i: run(progs[i]) for i in range(k, len(progs), par)}
+        os.write(w, json.dumps(res).encode())
+        os._exit(0)
+    os.close(w)
+    outs.append(r)
+verdicts = {}
+for r in outs:
+    data = b""
+    while True:
+        chunk = os.read(r, 1 << 16)
+        if not chunk:
+            break
+        data += chunk
+    verdicts.update(json.loads(data))
+print(time.monotonic() - t0)
+print(json.dumps([verdicts[str(i)] for i in range(len(progs))]))
+`
+
+func bareFork(python string, probs []Problem, samples []Sample, par int, timeout time.Duration) ([]bool, time.Duration, error) {
+	byID := map[string]*Problem{}
+	for i := range probs {
+		byID[probs[i].TaskID] = &probs[i]
 	}
-	return string(r)
+	var in strings.Builder
+	for _, s := range samples {
+		b, _ := json.Marshal(referenceProgram(byID[s.TaskID], s.Completion))
+		in.Write(b)
+		in.WriteByte('\n')
+	}
+	cmd := exec.Command(python, "-c", bareForkScript, fmt.Sprint(par), fmt.Sprint(timeout.Seconds()))
+	cmd.Stdin = strings.NewReader(in.String())
+	cmd.Dir = os.TempDir()
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, 0, fmt.Errorf("bare fork runner: %w", err)
+	}
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	sc.Buffer(nil, 1<<24)
+	var secs float64
+	var verdicts []bool
+	if !sc.Scan() {
+		return nil, 0, fmt.Errorf("bare fork runner: no output")
+	}
+	if _, err := fmt.Sscan(sc.Text(), &secs); err != nil {
+		return nil, 0, err
+	}
+	if !sc.Scan() {
+		return nil, 0, fmt.Errorf("bare fork runner: no verdicts")
+	}
+	if err := json.Unmarshal(sc.Bytes(), &verdicts); err != nil {
+		return nil, 0, err
+	}
+	return verdicts, time.Duration(secs * float64(time.Second)), nil
 }
 
-// freshProcess runs each sample as the reference harness's program (prompt + completion + test +
+// freshProcess runs each sample as the reference harness does (prompt + completion + test +
 // check(entry_point)) in a new interpreter: passed iff it exits 0 within the timeout.
 func freshProcess(python string, probs []Problem, samples []Sample, parallel int, timeout time.Duration, dir string) ([]bool, error) {
 	byID := map[string]*Problem{}
@@ -89,10 +253,8 @@ func freshProcess(python string, probs []Problem, samples []Sample, parallel int
 				if i >= len(samples) {
 					return
 				}
-				p := byID[samples[i].TaskID]
 				path := filepath.Join(dir, fmt.Sprintf("s%d.py", i))
-				src := p.Prompt + samples[i].Completion + "\n" + p.Tests[0].Code
-				if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+				if err := os.WriteFile(path, []byte(referenceProgram(byID[samples[i].TaskID], samples[i].Completion)), 0o600); err != nil {
 					mu.Lock()
 					firstErr = err
 					mu.Unlock()
@@ -112,98 +274,48 @@ func freshProcess(python string, probs []Problem, samples []Sample, parallel int
 
 func cpuModel() string {
 	b, _ := os.ReadFile("/proc/cpuinfo")
-	for _, line := range splitLines(string(b)) {
-		if len(line) > 10 && line[:10] == "model name" {
-			for i := range line {
-				if line[i] == ':' {
-					return line[i+2:]
-				}
-			}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
 		}
 	}
 	return "unknown"
 }
 
-func splitLines(s string) []string {
-	var out []string
-	start := 0
-	for i := range s {
-		if s[i] == '\n' {
-			out = append(out, s[start:i])
-			start = i + 1
-		}
-	}
-	return out
-}
-
-// TestThroughputReport measures programs per second of the pool (1 and 2 workers) against a
-// fresh interpreter per sample (1 and 2 at a time), checking identical verdicts. It takes about a
-// minute, so it runs only with EXECFEED_THROUGHPUT=1:
-//
-//	EXECFEED_THROUGHPUT=1 go test ./sandbox -run TestThroughputReport -v
-func TestThroughputReport(t *testing.T) {
-	if os.Getenv("EXECFEED_THROUGHPUT") == "" {
-		t.Skip("set EXECFEED_THROUGHPUT=1 to measure sandbox throughput")
-	}
-	probs, samples := benchProblems(300)
-	python, version, err := ResolvePython("")
+// Verdicts agree with the reference harness (a fresh interpreter running prompt + completion + test)
+// on the project's HumanEval-format test problems: correct, wrong, raising, syntax-error and
+// looping candidates.
+func TestHumanEvalAgreesWithReference(t *testing.T) {
+	python, _, err := ResolvePython("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d problems, %d samples; python %s (%s); CPU %s, %d cores", len(probs), len(samples), version, python, cpuModel(), runtime.NumCPU())
-	var ref []bool
-	rates := map[string]float64{}
-	for _, workers := range []int{1, 2} {
-		p, err := NewPool(PoolConfig{Workers: workers})
-		if err != nil {
-			t.Fatal(err)
-		}
-		start := time.Now()
-		res, err := Evaluate(context.Background(), p, probs, samples, EvalConfig{Options: Options{Timeout: 3 * time.Second}, Parallel: workers})
-		el := time.Since(start)
-		p.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := make([]bool, len(res))
-		passed := 0
-		for i, r := range res {
-			got[i] = r.Passed
-			if r.Passed {
-				passed++
-			}
-		}
-		if passed != len(probs) {
-			t.Errorf("%d samples passed, want exactly the %d correct ones", passed, len(probs))
-		}
-		if ref == nil {
-			ref = got
-		}
-		for i := range got {
-			if got[i] != ref[i] {
-				t.Fatalf("sample %d: verdict differs between pool sizes", i)
-			}
-		}
-		rates[fmt.Sprintf("pool-%d", workers)] = float64(len(samples)) / el.Seconds()
-		t.Logf("pool, %d worker(s): %d samples in %v = %.1f programs/s", workers, len(samples), el.Round(time.Millisecond), rates[fmt.Sprintf("pool-%d", workers)])
+	probs, err := LoadProblems(filepath.Join("testdata", "humaneval.jsonl"), HumanEval)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, par := range []int{1, 2} {
-		dir := t.TempDir()
-		start := time.Now()
-		got, err := freshProcess(python, probs, samples, par, 3*time.Second, dir)
-		el := time.Since(start)
-		if err != nil {
-			t.Fatal(err)
+	var samples []Sample
+	for _, p := range probs {
+		sol := strings.TrimPrefix(p.Reference, p.Prompt)
+		for _, c := range []string{sol, "    return None\n", "    raise ValueError('no')\n", "    return (\n", "    while True:\n        pass\n"} {
+			samples = append(samples, Sample{TaskID: p.TaskID, Completion: c})
 		}
-		for i := range got {
-			if got[i] != ref[i] {
-				t.Errorf("sample %d (%s): fresh process says passed=%v, pool %v", i, samples[i].TaskID, got[i], ref[i])
-			}
-		}
-		rates[fmt.Sprintf("fresh-%d", par)] = float64(len(samples)) / el.Seconds()
-		t.Logf("fresh python3 per sample, %d at a time: %d samples in %v = %.1f programs/s", par, len(samples), el.Round(time.Millisecond), rates[fmt.Sprintf("fresh-%d", par)])
 	}
-	for _, n := range []int{1, 2} {
-		t.Logf("speed-up at %d: %.1fx", n, rates[fmt.Sprintf("pool-%d", n)]/rates[fmt.Sprintf("fresh-%d", n)])
+	timeout := 800 * time.Millisecond
+	res, err := Evaluate(context.Background(), pool(t), probs, samples, EvalConfig{Options: Options{Timeout: timeout}, Parallel: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := freshProcess(python, probs, samples, 2, 1500*time.Millisecond, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if want := i%5 == 0; ref[i] != want {
+			t.Errorf("sample %d: the reference harness says passed=%v", i, ref[i])
+		}
+		if r.Passed != ref[i] || r.Run.Forgeable {
+			t.Errorf("sample %d (%q): pool %v (%s, forgeable %v), reference passed=%v", i, samples[i].Completion, r.Outcome, r.Result, r.Run.Forgeable, ref[i])
+		}
 	}
 }

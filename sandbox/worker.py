@@ -14,8 +14,11 @@
 #
 # Protocol with Go on stdin/stdout: frames of a 4-byte big-endian length and UTF-8 JSON. The judge
 # sends a hello frame, then answers every request frame with one response frame.
+import ast
 import builtins
+import collections
 import ctypes
+import gc
 import io
 import json
 import os
@@ -33,6 +36,7 @@ import time
 import bisect, collections, copy, dataclasses, datetime, decimal, fractions, functools  # noqa: E401,F401
 import hashlib, heapq, itertools, math, operator, random, re, statistics, string, typing  # noqa: E401,F401
 import array, cmath, enum, numbers, queue, textwrap, unicodedata  # noqa: E401,F401
+import tempfile  # the child points it at its directory (importing it there would cost milliseconds)
 
 ROOT = os.environ.get("EXECFEED_ROOT", "")  # host directory over which the new root is built
 RUN_UID = int(os.environ.get("EXECFEED_UID", "-1"))
@@ -85,25 +89,16 @@ def write_all(fd, data):
         view = view[n:]
 
 
-def read_exact(fd, n):
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = os.read(fd, n - len(buf))
-        if not chunk:
-            return None
-        buf += chunk
-    return bytes(buf)
-
-
-def read_frame(fd):
-    head = read_exact(fd, 4)
-    if head is None:
+def read_frame(f):
+    """The next frame from a buffered binary file, or None at end-of-file."""
+    head = f.read(4)
+    if len(head) < 4:
         return None
     (n,) = struct.unpack(">I", head)
     if n > MAX_MSG:
         raise ValueError("frame of %d bytes" % n)
-    data = read_exact(fd, n)
-    if data is None:
+    data = f.read(n)
+    if len(data) < n:
         return None
     return json.loads(data)
 
@@ -274,126 +269,145 @@ def normalize(s):
 
 
 def child_serve(fd):
-    """Loads the program sent by the judge, then answers its requests until told to finish."""
-    prog = read_frame(fd)
+    """Loads the program sent by the judge, answers the calls it announced in advance (the
+    "batch": the calls of a straight-line check, with their literal arguments), then its requests
+    until told to finish. Every answer carries what the program printed since the last one."""
+    inp = open(fd, "rb", buffering=1 << 16, closefd=False)
+    prog = read_frame(inp)
     if prog is None:
         return
-
-    def send(obj):
-        write_all(fd, frame(obj))
-
     cap = int(prog.get("out_cap", 65536))
     out_raw, out_txt = capped_text(cap)
     err_raw, err_txt = capped_text(cap)
+    sent = [0, 0]
+
+    def send(obj):
+        try:
+            out_txt.flush()
+            err_txt.flush()
+        except BaseException:  # noqa: BLE001
+            pass
+        if len(out_raw.buf) > sent[0]:
+            obj["o"] = out_raw.buf[sent[0]:].decode("latin-1")
+            sent[0] = len(out_raw.buf)
+        if len(err_raw.buf) > sent[1]:
+            obj["e"] = err_raw.buf[sent[1]:].decode("latin-1")
+            sent[1] = len(err_raw.buf)
+        if out_raw.dropped or err_raw.dropped:
+            obj["trunc"] = True
+        obj["count"] = tracer.count if tracer else 0
+        write_all(fd, frame(obj))
+
     sys.stdout, sys.stderr = out_txt, err_txt
     sys.stdin = io.TextIOWrapper(io.BytesIO(b""), encoding="utf-8")
     tracer = None
     if prog.get("trace"):
         tracer = Tracer(int(prog.get("trace_max", 10000)), int(prog.get("locals_max", 16)), int(prog.get("repr_max", 80)))
-
-    def count():
-        return tracer.count if tracer else 0
-
     try:
         code = compile(prog["source"], "<candidate>", "exec")
     except BaseException as e:  # noqa: BLE001 - SyntaxError, ValueError (NUL bytes), RecursionError, MemoryError
         send({"compile_error": err_text(e)})
         return
-    mode = prog.get("mode")
     g = {"__name__": prog.get("name", "__main__"), "__builtins__": builtins}
-    if mode == "io":
-        send({"loaded": True, "count": 0})
+
+    def call(name, args, kw):
+        try:
+            fn = g[name]
+            args = [deref(dec(a), g) for a in args]
+            kw = {k: deref(dec(a), g) for k, a in kw.items()}
+            if tracer:
+                sys.settrace(tracer.glob)
+            try:
+                v = fn(*args, **kw)
+            finally:
+                sys.settrace(None)
+            try:
+                return {"v": enc(v)}
+            except Refused as e:
+                return {"refused": str(e)}
+        except BaseException as e:  # noqa: BLE001
+            sys.settrace(None)
+            return {"exc": type(e).__name__, "msg": str(e)[:2000], "assert": isinstance(e, AssertionError)}
+
+    def run_io(stdin):
+        raw, txt = capped_text(cap)
+        sys.stdin = io.TextIOWrapper(io.BytesIO(stdin.encode()), encoding="utf-8")
+        sys.stdout = txt
+        gi = {"__name__": "__main__", "__builtins__": builtins}
+        ans = {}
+        if tracer:
+            sys.settrace(tracer.glob)
+        try:
+            exec(code, gi)
+        except SystemExit as e:
+            if e.code not in (None, 0):
+                ans = {"exc": "SystemExit", "msg": str(e.code)}
+        except BaseException as e:  # noqa: BLE001
+            ans = {"exc": type(e).__name__, "msg": str(e)[:2000]}
+        finally:
+            sys.settrace(None)
+            try:
+                txt.flush()
+            except BaseException:  # noqa: BLE001
+                pass
+            sys.stdout = out_txt
+        ans["got"] = raw.text()
+        return ans
+
+    if prog.get("mode") == "io":
+        send({"loaded": True})
+        for stdin in prog.get("io_batch") or []:
+            send(run_io(stdin))
     else:
         if tracer:
             sys.settrace(tracer.glob)
         try:
             exec(code, g)
-            loaded = {"loaded": True, "count": count()}
+            loaded = {"loaded": True, "kinds": kinds(g, prog.get("names") or [])}
         except BaseException as e:  # noqa: BLE001
-            loaded = {"raised": err_text(e), "count": count()}
+            loaded = {"raised": err_text(e)}
         sys.settrace(None)
         send(loaded)
         if "raised" in loaded:
-            mode = "done"
+            return
+        for name, args, kw in prog.get("batch") or []:
+            send(call(name, args, kw))
     while True:
-        req = read_frame(fd)
+        req = read_frame(inp)
         if req is None:
             return
-        if "names" in req:
-            kinds = {}
-            for n in req["names"]:
-                if type(n) is not str or n not in g:
-                    continue
-                v = g[n]
-                if isinstance(v, type(os)):
-                    kinds[n] = {"module": getattr(v, "__name__", n)}
-                elif callable(v):
-                    kinds[n] = {"callable": True}
-                else:
-                    try:
-                        kinds[n] = {"value": enc(v)}
-                    except Refused as e:
-                        kinds[n] = {"other": str(e)}
-            send({"kinds": kinds})
-        elif "call" in req:
-            try:
-                fn = g[req["call"]]
-                args = [deref(dec(a), g) for a in req["args"]]
-                kw = {k: deref(dec(a), g) for k, a in req["kw"].items()}
-                if tracer:
-                    sys.settrace(tracer.glob)
-                try:
-                    v = fn(*args, **kw)
-                finally:
-                    sys.settrace(None)
-                try:
-                    ans = {"v": enc(v)}
-                except Refused as e:
-                    ans = {"refused": str(e)}
-            except BaseException as e:  # noqa: BLE001
-                sys.settrace(None)
-                ans = {"exc": type(e).__name__, "msg": str(e)[:2000], "assert": isinstance(e, AssertionError)}
-            ans["count"] = count()
-            send(ans)
+        if "call" in req:
+            send(call(req["call"], req["args"], req["kw"]))
         elif "io" in req:
-            raw, txt = capped_text(cap)
-            sys.stdin = io.TextIOWrapper(io.BytesIO(req["io"].encode()), encoding="utf-8")
-            sys.stdout = txt
-            gi = {"__name__": "__main__", "__builtins__": builtins}
-            ans = {}
-            if tracer:
-                sys.settrace(tracer.glob)
-            try:
-                exec(code, gi)
-            except SystemExit as e:
-                if e.code not in (None, 0):
-                    ans = {"exc": "SystemExit", "msg": str(e.code)}
-            except BaseException as e:  # noqa: BLE001
-                ans = {"exc": type(e).__name__, "msg": str(e)[:2000]}
-            finally:
-                sys.settrace(None)
-                try:
-                    txt.flush()
-                except BaseException:  # noqa: BLE001
-                    pass
-                sys.stdout = out_txt
-            ans["out"] = raw.text()
-            ans["count"] = count()
-            send(ans)
+            send(run_io(req["io"]))
         elif "legacy" in req:
             legacy_tests(req["legacy"], code, g, send, tracer, cap)
         elif "finish" in req:
-            try:
-                out_txt.flush()
-                err_txt.flush()
-            except BaseException:  # noqa: BLE001
-                pass
-            fin = {"stdout": out_raw.text(), "stderr": err_raw.text(), "truncated": bool(out_raw.dropped or err_raw.dropped)}
+            fin = {}
             if tracer is not None:
                 fin["trace"] = tracer.steps
                 fin["trace_steps"] = tracer.count
             send(fin)
             return
+
+
+def kinds(g, names):
+    """What the program's globals of these names are, for the judge's namespace."""
+    out = {}
+    for n in names:
+        if type(n) is not str or n not in g:
+            continue
+        v = g[n]
+        if isinstance(v, type(os)):
+            out[n] = {"module": getattr(v, "__name__", n)}
+        elif callable(v):
+            out[n] = {"callable": True}
+        else:
+            try:
+                out[n] = {"value": enc(v)}
+            except Refused as e:
+                out[n] = {"other": str(e)}
+    return out
 
 
 def deref(v, g):
@@ -420,8 +434,7 @@ def legacy_tests(tests, code, g, send, tracer, cap):
             outcome, error = "FailedTest", err_text(e)
         except BaseException as e:  # noqa: BLE001
             outcome, error = "RuntimeError", err_text(e) or "SystemExit"
-        send({"test": i, "outcome": outcome, "error": error, "time": time.perf_counter() - t0,
-              "count": tracer.count if tracer else 0})
+        send({"test": i, "outcome": outcome, "error": error, "time": time.perf_counter() - t0})
     send({"legacy_done": True})
 
 
@@ -475,10 +488,6 @@ def child_main(cfg, chan):
     elif NS == "user":
         drop_caps()
     os.umask(0o077)
-    os.environ.clear()
-    os.environ.update({"HOME": RUN_DIR, "TMPDIR": RUN_DIR, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
-    import tempfile
-    tempfile.tempdir = RUN_DIR
     child_serve(3)
 
 
@@ -632,7 +641,15 @@ def zygote_main(ctl):
         info["seccomp"] = install_seccomp()
     except OSError as e:
         info["errors"].append("seccomp: %s" % e)
+    # What every child would otherwise set up itself, done once: its environment, and a garbage
+    # collector that leaves the inherited objects alone (gc.freeze: the child's collections do
+    # not scan them, nor copy their pages; a full collection would cost milliseconds).
+    os.environ.clear()
+    os.environ.update({"HOME": RUN_DIR, "TMPDIR": RUN_DIR, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+    tempfile.tempdir = RUN_DIR
     ctl.send(json.dumps(info).encode())
+    gc.collect()
+    gc.freeze()
     while True:
         try:
             msg, fds, _, _ = socket.recv_fds(ctl, 1 << 16, 1)
@@ -798,6 +815,9 @@ class Run:
         self.j, self.req = judge, req
         self.deadline = time.monotonic() + float(req.get("timeout", 3))
         self.count = 0
+        self.buf = bytearray()
+        self.spec = collections.deque()  # calls announced to the child, not yet consumed
+        self.out, self.err, self.trunc = bytearray(), bytearray(), False
         a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock = a
         self.fd = a.fileno()
@@ -812,7 +832,7 @@ class Run:
             raise ChildGone()
 
     def _read(self, n):
-        buf = bytearray()
+        buf = self.buf
         while len(buf) < n:
             left = self.deadline - time.monotonic()
             if left <= 0:
@@ -821,13 +841,15 @@ class Run:
             if not ready:
                 continue
             try:
-                chunk = os.read(self.fd, n - len(buf))
+                chunk = os.read(self.fd, max(n - len(buf), 1 << 16))
             except OSError:
                 chunk = b""
             if not chunk:
                 raise ChildGone()
             buf += chunk
-        return bytes(buf)
+        out = bytes(buf[:n])
+        del buf[:n]
+        return out
 
     def recv(self):
         """The child's next frame; ChildGone if it ended or broke the protocol, JudgeTimeout past
@@ -844,7 +866,17 @@ class Run:
             raise ChildGone()
         if type(msg.get("count")) is int:
             self.count = msg["count"]
+        for k, b in (("o", self.out), ("e", self.err)):
+            if type(msg.get(k)) is str and len(b) < MAX_MSG:
+                b += msg[k].encode("latin-1", "replace")
+        self.trunc = self.trunc or msg.get("trunc") is True
         return msg
+
+    def drain(self):
+        """Consumes the answers to announced calls that the tests did not make."""
+        while self.spec:
+            self.spec.popleft()
+            self.recv()
 
     def end(self):
         """Stops the child (if still running) and waits for the zygote's report (one per run;
@@ -863,7 +895,11 @@ class Run:
             msg = {"call": name, "args": [self.carry(a) for a in args], "kw": {k: self.carry(v) for k, v in kw.items()}}
         except (NotCarried, ValueError, RecursionError) as e:
             raise NotCarried(str(e))
-        self.send(msg)
+        if self.spec and self.spec[0] == (name, msg["args"], msg["kw"]):
+            self.spec.popleft()
+        else:
+            self.drain()
+            self.send(msg)
         ans = self.recv()
         if "v" in ans:
             try:
@@ -938,6 +974,120 @@ class Unusable:
 MODULE_ALIASES = {"np": "numpy", "pd": "pandas"}
 
 
+def static_calls(src):
+    """The program calls a test makes, in order, when it is straight-line: literal assignments,
+    imports, `def check(candidate)` made of asserts, `check(entry_point)`, and module-level asserts
+    (MBPP); every call of the program with literal arguments, outside short-circuit positions.
+    Returns [name, [args], {kw}] with arguments serialised, or None when not that simple."""
+    tree = ast.parse(src)
+    defs, own, out = {}, set(), []
+    for st in tree.body:
+        if isinstance(st, ast.FunctionDef):
+            defs[st.name] = st
+            own.add(st.name)
+        elif isinstance(st, (ast.Assign, ast.AnnAssign)):
+            ast.literal_eval(st.value)
+            for tgt in (st.targets if isinstance(st, ast.Assign) else [st.target]):
+                own.update(n.id for n in ast.walk(tgt) if isinstance(n, ast.Name))
+        elif isinstance(st, (ast.Import, ast.ImportFrom)):
+            own.update((a.asname or a.name).split(".")[0] for a in st.names)
+    for st in tree.body:
+        if isinstance(st, (ast.FunctionDef, ast.Assign, ast.AnnAssign, ast.Import, ast.ImportFrom, ast.Pass)):
+            continue
+        if isinstance(st, ast.Expr) and isinstance(st.value, ast.Constant):
+            continue
+        if isinstance(st, ast.Assert):
+            calls = assert_calls(st, lambda n: n not in own and not hasattr(builtins, n), {}, own)
+        elif (isinstance(st, ast.Expr) and isinstance(st.value, ast.Call) and isinstance(st.value.func, ast.Name)
+              and st.value.func.id in defs and len(st.value.args) == 1 and not st.value.keywords
+              and isinstance(st.value.args[0], ast.Name) and st.value.args[0].id not in own):
+            calls = check_calls(defs[st.value.func.id], st.value.args[0].id, own)
+        else:
+            return None
+        if calls is None:
+            return None
+        out += calls
+    return out
+
+
+def check_calls(fn, entry, own):
+    a = fn.args
+    if len(a.args) != 1 or a.vararg or a.kwarg or a.kwonlyargs or a.defaults or a.posonlyargs:
+        return None
+    param = a.args[0].arg
+    out = []
+    for st in fn.body:
+        if isinstance(st, ast.Pass) or isinstance(st, ast.Expr) and isinstance(st.value, ast.Constant):
+            continue
+        if not isinstance(st, ast.Assert):
+            return None
+        calls = assert_calls(st, lambda n: n == param, {param: entry}, own | {param})
+        if calls is None:
+            return None
+        out += calls
+    return out
+
+
+def assert_calls(st, is_program, rename, own):
+    """Calls of program functions in an assert, in evaluation order; None if not predictable
+    (including when it names anything of the program's but the functions it calls)."""
+    out = []
+
+    def visit(node, lazy):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and is_program(node.func.id):
+            if lazy or any(isinstance(x, ast.Starred) for x in node.args) or any(k.arg is None for k in node.keywords):
+                return False
+            args = [enc(ast.literal_eval(x)) for x in node.args]
+            kw = {k.arg: enc(ast.literal_eval(k.value)) for k in node.keywords}
+            out.append((rename.get(node.func.id, node.func.id), args, kw))
+            return True
+        if isinstance(node, ast.Name) and (is_program(node.id) or node.id not in own and not hasattr(builtins, node.id)):
+            return False  # a program name used other than by a plain call
+        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.NamedExpr)):
+            lazy = True
+        if isinstance(node, ast.BoolOp):
+            return visit(node.values[0], lazy) and all(visit(v, True) for v in node.values[1:])
+        if isinstance(node, ast.IfExp):
+            return visit(node.test, lazy) and visit(node.body, True) and visit(node.orelse, True)
+        if isinstance(node, ast.Compare) and len(node.ops) > 1:
+            return visit(node.left, lazy) and visit(node.comparators[0], lazy) and all(visit(c, True) for c in node.comparators[1:])
+        return all(visit(c, lazy) for c in ast.iter_child_nodes(node))
+
+    if not visit(st.test, False) or (st.msg is not None and not visit(st.msg, True)):
+        return None
+    return out
+
+
+def judge_env(run, names, kinds):
+    """The tests' namespace: the program's functions as Remote stand-ins, its builtin values as
+    copies, the modules it imported as the judge's own copies."""
+    if type(kinds) is not dict:
+        raise ChildGone()
+    env = {}
+    for n, k in kinds.items():
+        if n not in names or type(k) is not dict:
+            continue
+        if k.get("callable") is True:
+            env[n] = Remote(run, n)
+        elif "module" in k:
+            # Only the module that the name usually means: the program cannot swap in another.
+            m = str(k["module"])
+            try:
+                if m != MODULE_ALIASES.get(n, n):
+                    raise ImportError(m)
+                env[n] = __import__(m)
+            except BaseException:  # noqa: BLE001
+                env[n] = Unusable(n, "module %s" % m[:100])
+        elif "value" in k:
+            try:
+                env[n] = dec(k["value"])
+            except (ValueError, TypeError, RecursionError):
+                raise ChildGone()
+        else:
+            env[n] = Unusable(n, str(k.get("other"))[:200])
+    return env
+
+
 def global_names(code, out):
     out.update(code.co_names)
     for c in code.co_consts:
@@ -950,6 +1100,27 @@ class Judge:
     def __init__(self, ctl):
         self.ctl = ctl
         self.codes = {}  # compiled tests, by source
+        self.plans = {}  # their announced calls (static_calls), by source
+        self.pending = None  # a run whose verdict is out but whose processes may live on
+        self.unclean = 0
+
+    def batch(self, tests):
+        """The calls the tests will make, in order, as far as they can be known in advance."""
+        out = []
+        for t in tests:
+            src = t.get("code", "")
+            plan = self.plans.get(src, False)
+            if plan is False:
+                if len(self.plans) > 4096:
+                    self.plans.clear()
+                try:
+                    plan = self.plans[src] = static_calls(src)
+                except (SyntaxError, ValueError, RecursionError, MemoryError, Refused):
+                    plan = self.plans[src] = None
+            if plan is None:
+                break
+            out += plan
+        return out
 
     def compiled(self, src):
         c = self.codes.get(src)
@@ -959,12 +1130,21 @@ class Judge:
             c = self.codes[src] = compile(src, "<test>", "exec")
         return c
 
+    def finish_pending(self):
+        """Ends the previous run; its cleanliness is reported with the next answer."""
+        if self.pending is not None:
+            run, self.pending = self.pending, None
+            if run.end().get("clean") is not True:
+                self.unclean += 1
+
     def handle(self, req):
+        self.finish_pending()
         t0 = time.monotonic()
         tests = req.get("tests") or []
         io_mode = bool(tests) and all(t.get("io") for t in tests)
         resp = self.attempt(req, tests, io_mode, legacy=False)
         if resp.get("not_carried") is not None:
+            self.finish_pending()
             why = resp["not_carried"]
             if req.get("strict"):
                 resp = {"tests": {}, "timed_out": False, "exit": resp["exit"], "clean": resp["clean"],
@@ -975,6 +1155,8 @@ class Judge:
                 resp.setdefault("notes", []).append("tests ran inside the candidate's process: " + why)
         resp["id"] = req.get("id")
         resp["time"] = time.monotonic() - t0
+        if self.unclean:
+            resp["unclean_before"], self.unclean = self.unclean, 0
         return resp
 
     def attempt(self, req, tests, io_mode, legacy):
@@ -999,6 +1181,21 @@ class Judge:
                     "locals_max": req.get("locals_max"), "repr_max": req.get("repr_max"),
                     "out_cap": req.get("out_cap"), "mode": "io" if io_mode else "calls",
                     "name": "__main__" if not tests else "__candidate__"}
+            names = []
+            if io_mode:
+                prog["io_batch"] = [t.get("stdin", "") for t in tests]
+            elif not legacy:
+                found = set()
+                for t in tests:
+                    global_names(self.compiled(t.get("code", "")), found)
+                names = prog["names"] = sorted(n for n in found if not hasattr(builtins, n))
+                if not req.get("trace"):
+                    # Calls announced in advance (arguments only: the expected values stay here)
+                    # are answered without waiting for the judge's turn.
+                    batch = self.batch(tests)
+                    if batch:
+                        prog["batch"] = batch
+                        run.spec.extend((n, a, k) for n, a, k in batch)
             run.send(prog)
             first = run.recv()
             if "compile_error" in first:
@@ -1025,38 +1222,8 @@ class Judge:
                     record(i, {"outcome": o, "error": str(ev.get("error", ""))[:2000], "time": float(ev.get("time", 0) or 0)})
             else:
                 env = {}
-                if not io_mode:
-                    names = set()
-                    for t in tests:
-                        global_names(self.compiled(t.get("code", "")), names)
-                    names = sorted(n for n in names if not hasattr(builtins, n))
-                    if names:
-                        run.send({"names": names})
-                        kinds = run.recv().get("kinds")
-                        if type(kinds) is not dict:
-                            raise ChildGone()
-                        for n, k in kinds.items():
-                            if n not in names or type(k) is not dict:
-                                continue
-                            if k.get("callable") is True:
-                                env[n] = Remote(run, n)
-                            elif "module" in k:
-                                # The judge imports its own copy, and only of the module that
-                                # the name usually means (the program cannot swap in another).
-                                m = str(k["module"])
-                                try:
-                                    if m != MODULE_ALIASES.get(n, n):
-                                        raise ImportError(m)
-                                    env[n] = __import__(m)
-                                except BaseException:  # noqa: BLE001
-                                    env[n] = Unusable(n, "module %s" % m[:100])
-                            elif "value" in k:
-                                try:
-                                    env[n] = dec(k["value"])
-                                except (ValueError, TypeError, RecursionError):
-                                    raise ChildGone()
-                            else:
-                                env[n] = Unusable(n, str(k.get("other"))[:200])
+                if names:
+                    env = judge_env(run, names, first.get("kinds"))
                 for i, t in enumerate(tests):
                     o, err, got, dt = self.one_test(run, t, env, io_mode)
                     ev = {"outcome": o, "error": err, "time": dt}
@@ -1064,13 +1231,12 @@ class Judge:
                         ev["got"] = got
                     record(i, ev)
             final = {"outcome": worst[0], "error": first_err[0]}
-            # Outputs and trace; advisory (the child could make them up), never part of a verdict.
-            run.send({"finish": True})
-            fin = run.recv()
-            for k in ("stdout", "stderr"):
-                if type(fin.get(k)) is str:
-                    final[k] = fin[k]
-            final["truncated"] = fin.get("truncated") is True
+            if req.get("trace"):
+                # The trace; advisory like the outputs (the child could make them up), never part
+                # of a verdict.
+                run.drain()
+                run.send({"finish": True})
+                fin = run.recv()
             if req.get("trace") and type(fin.get("trace")) is list:
                 final["trace"] = [s for s in fin["trace"] if type(s) is list and len(s) == 2 and type(s[0]) is int and type(s[1]) is dict]
                 final["trace_steps"] = fin.get("trace_steps") if type(fin.get("trace_steps")) is int else len(final["trace"])
@@ -1086,10 +1252,20 @@ class Judge:
             final = None
         if failed_at is None:
             failed_at = fail_count[0]
-        st = run.end()
-        exit_desc = str(st.get("exited", ""))
+        if final is not None:
+            final["stdout"] = run.out.decode("utf-8", "replace")
+            final["stderr"] = run.err.decode("utf-8", "replace")
+            final["truncated"] = run.trunc
+        if final is not None:
+            # The verdict does not depend on how the process ends: stop and clean up after the
+            # answer has gone to Go (Judge.finish_pending), overlapping with Go's next request.
+            self.pending = run
+            exit_desc, res["clean"] = "", True
+        else:
+            st = run.end()
+            exit_desc = str(st.get("exited", ""))
+            res["clean"] = st.get("clean") is True
         res["exit"] = exit_desc
-        res["clean"] = st.get("clean") is True
         if final is None:
             # The process ended (or broke the protocol) before answering everything.
             if "SIGXCPU" in exit_desc:
@@ -1123,9 +1299,8 @@ class Judge:
         signal.setitimer(signal.ITIMER_REAL, left)
         try:
             if io_mode:
-                run.send({"io": t.get("stdin", "")})
-                ans = run.recv()
-                got = ans.get("out") if type(ans.get("out")) is str else ""
+                ans = run.recv()  # announced with the program
+                got = ans.get("got") if type(ans.get("got")) is str else ""
                 if "exc" in ans:
                     outcome, error = "RuntimeError", err_text(remote_exception(str(ans["exc"]), str(ans.get("msg", "")), False))
                     if ans["exc"] == "SystemExit":
@@ -1215,6 +1390,7 @@ def main():
         except Exception as e:  # noqa: BLE001 - worker bug or resource exhaustion: report, keep serving
             resp = {"id": req.get("id"), "worker_error": err_text(e)}
         send_go(resp)
+        judge.finish_pending()
 
 
 if __name__ == "__main__":
