@@ -68,10 +68,12 @@ func AttachProxy(gen *seq2seq.Generator, p *proxy.Trained) error {
 	return nil
 }
 
-// Step compiles the DEF training step. Its inputs are a batch's Src, SrcLen, DecIn, Tgt followed
-// by the random inputs [B,K,3], the reference outputs on them [B,K], λ and τ (float32 scalars,
-// so schedules need no recompilation). It reports the loss, the CE part and the MSE part.
-func Step(gen *seq2seq.Generator, px *proxy.Proxy, opt optimizer.Interface, straightThrough bool) (*trainer.Step, error) {
+// Step compiles the DEF training step through executor px (the learned *proxy.Proxy, whose
+// weights AttachProxy put in the generator's store under proxy.Scope, or the weightless *Exact).
+// Its inputs are a batch's Src, SrcLen, DecIn, Tgt followed by the random inputs [B,K,3], the
+// reference outputs on them [B,K], λ and τ (float32 scalars, so schedules need no
+// recompilation). It reports the loss, the CE part and the MSE part.
+func Step(gen *seq2seq.Generator, px Executor, opt optimizer.Interface, straightThrough bool) (*trainer.Step, error) {
 	return trainer.NewStep(gen.Backend, gen.Store, "/"+seq2seq.Scope, opt, "def",
 		func(root *model.Scope, in []*Node) (*Node, []*Node) {
 			src, srcLen, decIn, tgt, inputs, truth, lambda, tau := in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7]

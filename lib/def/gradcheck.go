@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -31,14 +32,28 @@ type GradReport struct {
 
 // GradientQuality computes a GradReport for a trained proxy on programs (inputs drawn from rng).
 func GradientQuality(px *proxy.Trained, programs [][]string, rng *rand.Rand) (GradReport, error) {
-	exec, err := trainer.NewExec(px.Backend, px.Store, "proxy-grad", func(root *model.Scope, in []*Node) []*Node {
-		pred := px.Predict(root.In(proxy.Scope), in[0], in[1], in[2])
+	return gradientQuality(px.Backend, px.Store, px.Proxy, px.Proxy, px.Dialect, px.Batch, programs, rng)
+}
+
+// ExactGradientQuality computes the same GradReport for the exact executor, with K input triples
+// per program drawn from [-inputRange, inputRange] as the proxy draws them: given an rng in the
+// same state, both are measured on the same programs and inputs.
+func ExactGradientQuality(backend compute.Backend, ex *Exact, K, inputRange, batch int, programs [][]string, rng *rand.Rand) (GradReport, error) {
+	shell := &proxy.Proxy{Cfg: proxy.Config{K: K, InputRange: inputRange}, Vocab: ex.Vocab} // encodes programs, draws inputs
+	return gradientQuality(backend, model.NewStore(), ex, shell, rpn.Basic, batch, programs, rng)
+}
+
+// gradientQuality measures executor x; px encodes the programs and draws the inputs.
+func gradientQuality(backend compute.Backend, store *model.Store, x Executor, px *proxy.Proxy, d rpn.Dialect, B int,
+	programs [][]string, rng *rand.Rand) (GradReport, error) {
+	exec, err := trainer.NewExec(backend, store, "executor-grad", func(root *model.Scope, in []*Node) []*Node {
+		pred := x.Predict(root.In(proxy.Scope), in[0], in[1], in[2])
 		return []*Node{Gradient(ReduceAllSum(pred), in[0])[0]}
 	})
 	if err != nil {
 		return GradReport{}, err
 	}
-	V, K, B := px.Vocab.Size(), px.Cfg.K, px.Batch
+	V, K := px.Vocab.Size(), px.Cfg.K
 	T := 0
 	for _, p := range programs {
 		T = max(T, len(p)+1)
@@ -59,7 +74,7 @@ func GradientQuality(px *proxy.Trained, programs [][]string, rng *rand.Rand) (Gr
 		}
 		envs := px.RandomInputs(rng, B)
 		dist, lens := data.OneHot(V)
-		in, _, err := proxy.Targets(px.Dialect, padded, envs, K)
+		in, _, err := proxy.Targets(d, padded, envs, K)
 		if err != nil {
 			return rep, err
 		}
@@ -70,7 +85,7 @@ func GradientQuality(px *proxy.Trained, programs [][]string, rng *rand.Rand) (Gr
 		grad := tensors.MustCopyFlatData[float32](res[0])
 		res[0].FinalizeAll()
 		for i, prog := range batch {
-			base := sumOutputs(px.Dialect, prog, envs[i*K:(i+1)*K])
+			base := sumOutputs(d, prog, envs[i*K:(i+1)*K])
 			var dot, nt, np float64
 			for t, cur := range prog {
 				curID, _ := px.Vocab.ID(cur)
@@ -79,10 +94,10 @@ func GradientQuality(px *proxy.Trained, programs [][]string, rng *rand.Rand) (Gr
 						continue
 					}
 					mut := append(append(append([]string{}, prog[:t]...), v), prog[t+1:]...)
-					if rpn.Check(mut, px.Dialect) != nil {
+					if rpn.Check(mut, d) != nil {
 						continue
 					}
-					f := sumOutputs(px.Dialect, mut, envs[i*K:(i+1)*K])
+					f := sumOutputs(d, mut, envs[i*K:(i+1)*K])
 					if math.IsNaN(f) {
 						continue
 					}
