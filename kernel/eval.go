@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strconv"
@@ -24,29 +24,32 @@ func init() {
 // sandbox, writes the results JSONL (the reference HumanEval harness's *_results.jsonl format) and
 // prints pass@k.
 func runEval(args []string) error {
-	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
-	problemsPath := fs.String("problems", "", "problem file (JSONL, .gz accepted)")
-	samplesPath := fs.String("samples", "", "samples file: JSONL of {task_id, completion}")
-	format := fs.String("format", "humaneval", "problem format: humaneval, mbpp or apps")
-	ks := fs.String("k", "1,10,100", "comma-separated k for pass@k")
-	workers := fs.Int("workers", 2, "sandbox worker processes")
-	execURLs := fs.String("exec", "", "URL[,URL...] of execution servers (kernel serve, or SandboxFusion as sf+http://...) to run samples on instead of local workers; bearer token from $"+sandbox.TokenEnv)
-	timeout := fs.Duration("timeout", 3*time.Second, "wall-clock limit per sample (all its tests)")
-	memory := fs.Int64("memory-mb", 1024, "address-space limit per sample, MiB")
-	out := fs.String("out", "", "results file (default: SAMPLES_results.jsonl)")
-	quiet := fs.Bool("quiet", false, "no progress line")
-	if err := fs.Parse(args); err != nil {
+	c := newCLI("eval")
+	problemsPath := c.string("problems", "", nil, "problem file (JSONL, .gz accepted)")
+	samplesPath := c.string("samples", "", nil, "samples file: JSONL of {task_id, completion}")
+	format := c.string("format", "humaneval", []string{"humaneval", "mbpp", "apps"}, "problem format")
+	ks := c.list("k", []string{"1", "10", "100"}, nil, "comma-separated k for pass@k")
+	workers := c.int("workers", 2, 1, "sandbox worker processes (not with -exec)")
+	execURLs := c.string("exec", "", nil, "URL[,URL...] of execution servers (kernel serve, or SandboxFusion as sf+http://...) to run samples on instead of local workers; bearer token from $"+sandbox.TokenEnv)
+	timeout := c.duration("timeout", 3*time.Second, true, "wall-clock limit per sample (all its tests)")
+	memory := c.int("memory-mb", 1024, 1, "address-space limit per sample, MiB")
+	out := c.string("out", "", nil, "results file (default: SAMPLES_results.jsonl)")
+	quiet := c.bool("quiet", "no progress line")
+	c.conflict("workers", "exec")
+	if err := parseOrHelp(c, args, func(w io.Writer) {
+		fmt.Fprintf(w, "usage: kernel eval -problems FILE -samples FILE [flags]\n\nRuns every sample against its problem's tests in the sandbox, writes the results JSONL and prints pass@k.\n\n")
+		c.printDefaults(w)
+	}); err != nil {
 		return err
 	}
 	if *problemsPath == "" || *samplesPath == "" {
-		fs.Usage()
-		return errors.New("--problems and --samples are required")
+		return errors.New("-problems and -samples are required")
 	}
 	f, err := sandbox.ParseFormat(*format)
 	if err != nil {
 		return err
 	}
-	kList, err := parseKs(*ks)
+	kList, err := parseKs(strings.Join(*ks, ","))
 	if err != nil {
 		return err
 	}
@@ -98,7 +101,7 @@ func runEval(args []string) error {
 		}
 	}
 	results, err := sandbox.Evaluate(ctx, ex, problems, samples, sandbox.EvalConfig{
-		Options:  sandbox.Options{Timeout: *timeout, MemoryBytes: *memory << 20},
+		Options:  sandbox.Options{Timeout: *timeout, MemoryBytes: int64(*memory) << 20},
 		Parallel: parallel, Progress: progress,
 	})
 	if err != nil {
@@ -126,7 +129,7 @@ func parseKs(s string) ([]int, error) {
 	for _, part := range strings.Split(s, ",") {
 		k, err := strconv.Atoi(strings.TrimSpace(part))
 		if err != nil || k < 1 {
-			return nil, fmt.Errorf("--k: %q is not a positive integer", part)
+			return nil, fmt.Errorf("-k: %q is not a positive integer", part)
 		}
 		ks = append(ks, k)
 	}

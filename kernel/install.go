@@ -4,13 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/execfeed/execfeed/lib/experiment"
 )
 
 // Pinned versions of the notebook tool chain (see docs/NOTEBOOKS.md).
@@ -31,17 +33,22 @@ func init() {
 }
 
 func runInstall(args []string) error {
-	fs := flag.NewFlagSet("install", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: %s\n\nInstalls GoNB %s and goimports %s into $(go env GOPATH)/bin (skipped when\nalready there at that version), registers the %q Jupyter kernel and puts the project's\nenvironment (GOTOOLCHAIN, GOEXPERIMENT, GOMLX_BACKEND, PATH) into its kernel spec.\n\n", installExamples, gonbVersion, goimportsVer, kernelName)
-		fs.PrintDefaults()
-	}
-	backend := fs.String("backend", os.Getenv("GOMLX_BACKEND"), "GOMLX_BACKEND for notebooks (empty: GoMLX's default, the pure-Go CPU backend)")
-	gopls := fs.Bool("gopls", false, "also install gopls "+goplsVersion+" (auto-complete in the browser; not needed headless)")
-	force := fs.Bool("force", false, "reinstall the tools even when the pinned versions are present")
-	check := fs.Bool("check", false, "only report what is installed; change nothing")
-	if err := fs.Parse(args); err != nil {
+	c := newCLI("install")
+	backend := c.string("backend", "", nil, "GOMLX_BACKEND for notebooks (default $GOMLX_BACKEND; empty: the pure-Go CPU backend); xla:... needs a kernel built with -tags xla, and notebook cells %goflags -tags=xla")
+	gopls := c.bool("gopls", "also install gopls "+goplsVersion+" (auto-complete in the browser; not needed headless)")
+	force := c.bool("force", "reinstall the tools even when the pinned versions are present")
+	check := c.bool("check", "only report what is installed; change nothing")
+	if err := parseOrHelp(c, args, func(w io.Writer) {
+		fmt.Fprintf(w, "usage: %s\n\nInstalls GoNB %s and goimports %s into $(go env GOPATH)/bin (skipped when\nalready there at that version), registers the %q Jupyter kernel and puts the project's\nenvironment (GOTOOLCHAIN, GOEXPERIMENT, GOMLX_BACKEND, PATH) into its kernel spec.\n\n", installExamples, gonbVersion, goimportsVer, kernelName)
+		c.printDefaults(w)
+	}); err != nil {
 		return err
+	}
+	if !c.set("backend") {
+		*backend = os.Getenv("GOMLX_BACKEND")
+	}
+	if err := experiment.CheckBackend(*backend); err != nil {
+		return fmt.Errorf("-backend: %w", err)
 	}
 	jupyter, err := exec.LookPath("jupyter")
 	if err != nil {

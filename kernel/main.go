@@ -6,7 +6,10 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"sort"
@@ -56,8 +59,15 @@ func main() {
 		usage()
 		os.Exit(2)
 	}
-	if err := c.run(os.Args[2:]); err != nil {
-		fmt.Fprintf(os.Stderr, "kernel %s: %v\n", c.name, err)
-		os.Exit(1)
+	os.Exit(exitCode(c.name, c.run(os.Args[2:]), os.Stderr))
+}
+
+// exitCode is the exit status of a command that returned err, which it prints: 0 for success and
+// for -h (help was asked for and given), 1 for any error.
+func exitCode(name string, err error, w io.Writer) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
 	}
+	fmt.Fprintf(w, "kernel %s: %v\n", name, err)
+	return 1
 }

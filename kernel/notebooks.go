@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -227,20 +227,29 @@ func executeNotebooks(ctx context.Context, paths []string, o nbOptions) []nbResu
 }
 
 func runNotebooksCmd(args []string) error {
-	fs := flag.NewFlagSet("notebooks", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: kernel notebooks [flags] [NOTEBOOK.ipynb ...]\n\nExecutes notebooks headless with jupyter nbconvert and the gonb kernel, and fails if any\nnotebook fails: nbconvert exits non-zero, a cell has an error output, or a cell's stderr\nshows a panic or a non-zero exit status. Without arguments: every notebooks/*.ipynb.\n\n")
-		fs.PrintDefaults()
-	}
-	dir := fs.String("dir", "notebooks", "directory whose *.ipynb run when no notebook is named")
-	par := fs.Int("parallel", 2, "notebooks executed at the same time")
-	cellTimeout := fs.Duration("cell-timeout", 20*time.Minute, "time limit of one cell")
-	quick := fs.Bool("quick", os.Getenv("EXECFEED_QUICK") == "1", "quick mode: EXECFEED_QUICK=1 (small data, few steps)")
-	out := fs.String("out", "", "keep the executed notebooks in this directory")
-	if err := fs.Parse(args); err != nil {
+	c := newCLI("notebooks")
+	c.leftover = true
+	dir := c.string("dir", "notebooks", nil, "directory whose *.ipynb run when no notebook is named")
+	par := c.int("parallel", 2, 1, "notebooks executed at the same time")
+	cellTimeout := c.duration("cell-timeout", 20*time.Minute, true, "time limit of one cell")
+	quick := c.bool("quick", "quick mode: EXECFEED_QUICK=1 (small data, few steps); also when EXECFEED_QUICK=1 is set")
+	out := c.string("out", "", nil, "keep the executed notebooks in this directory")
+	if err := parseOrHelp(c, args, func(w io.Writer) {
+		fmt.Fprintf(w, "usage: kernel notebooks [flags] [NOTEBOOK.ipynb ...]\n\nExecutes notebooks headless with jupyter nbconvert and the gonb kernel, and fails if any\nnotebook fails: nbconvert exits non-zero, a cell has an error output, or a cell's stderr\nshows a panic or a non-zero exit status. Without arguments: every notebooks/*.ipynb.\n\n")
+		c.printDefaults(w)
+	}); err != nil {
 		return err
 	}
-	paths := fs.Args()
+	*quick = *quick || os.Getenv("EXECFEED_QUICK") == "1"
+	paths := c.fs.Args()
+	for _, p := range paths {
+		if filepath.Ext(p) != ".ipynb" {
+			return fmt.Errorf("%s: not a notebook (want a .ipynb file)", p)
+		}
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("no such notebook: %w", err)
+		}
+	}
 	if len(paths) == 0 {
 		var err error
 		if paths, err = filepath.Glob(filepath.Join(*dir, "*.ipynb")); err != nil {

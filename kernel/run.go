@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -14,80 +16,223 @@ import (
 )
 
 func init() {
-	register(command{name: "run", summary: "run a documented experiment (rpn-def, rpn-coderl, rpn-eta, rpn-egca, py-grpo)", run: runExperiment})
+	register(command{name: "run", summary: "run a documented experiment (kernel run -h lists them with their flags), or rerun one from its results.json", run: runExperiment})
+	registerExperiment(experimentCmd{name: "rpn-def", summary: "seed 000: CE baseline vs Differentiable Execution Feedback", flags: defFlags})
+	for _, name := range experiment.RLExperiments {
+		registerExperiment(experimentCmd{name: name, summary: rlSummaries[name], flags: func(c *cli) func() error { return rlFlags(name, c) }})
+	}
+}
+
+// experimentCmd is one experiment `kernel run` knows.
+type experimentCmd struct {
+	name, summary string
+	// flags declares the experiment's flags on c and returns what runs the experiment once they
+	// are parsed and checked.
+	flags func(c *cli) (run func() error)
+}
+
+// experimentCmds are the experiments in the order help lists them.
+var experimentCmds []experimentCmd
+
+// registerExperiment adds an experiment to `kernel run`.
+func registerExperiment(e experimentCmd) {
+	if slices.ContainsFunc(experimentCmds, func(x experimentCmd) bool { return x.name == e.name }) {
+		panic("kernel: experiment registered twice: " + e.name)
+	}
+	experimentCmds = append(experimentCmds, e)
+}
+
+var rlSummaries = map[string]string{
+	"rpn-coderl": "seed 004: REINFORCE, with a critic, with structure rewards (RPN)",
+	"rpn-eta":    "seed 001: binary-reward PPO vs execution-trace DPO (RPN)",
+	"rpn-egca":   "seed 003: GRPO vs execution-grounded credit assignment (RPN)",
+	"py-grpo":    "seed 003 on the synthetic Python task family: GRPO vs EGCA",
+}
+
+// beforeTraining is called once flags are parsed and checked, just before an experiment starts
+// (tests replace it to stop there).
+var beforeTraining = func() error { return nil }
+
+func experimentNames() []string {
+	var names []string
+	for _, e := range experimentCmds {
+		names = append(names, e.name)
+	}
+	return names
+}
+
+// runUsage writes `kernel run`'s help: the forms, then every experiment with its flags.
+func runUsage(w io.Writer) {
+	fmt.Fprintf(w, `usage: kernel run EXPERIMENT [flags]
+       kernel run -from results.json [-out DIR]
+
+Runs a documented experiment, writing results.json and a plot to its output folder (out/EXPERIMENT;
+out/EXPERIMENT-quick with -quick); or reruns the configuration a results.json records and reports
+whether every number came out the same.
+
+`)
+	for _, e := range experimentCmds {
+		c := newCLI("run " + e.name)
+		e.flags(c)
+		fmt.Fprintf(w, "%s: %s\n", e.name, e.summary)
+		c.printDefaults(w)
+		fmt.Fprintln(w)
+	}
+	c := newCLI("run")
+	fromFlags(c)
+	fmt.Fprintln(w, "-from:")
+	c.printDefaults(w)
 }
 
 func runExperiment(args []string) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return fmt.Errorf("usage: kernel run EXPERIMENT [flags]; experiments: rpn-def, %s", strings.Join(experiment.RLExperiments, ", "))
+	if len(args) == 0 {
+		return fmt.Errorf("usage: kernel run EXPERIMENT [flags]; experiments: %s (kernel run -h for their flags)", strings.Join(experimentNames(), ", "))
 	}
-	name, args := args[0], args[1:]
-	switch name {
-	case "rpn-def":
-		return runDEF(args)
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		runUsage(os.Stdout)
+		return flag.ErrHelp
 	}
-	if slices.Contains(experiment.RLExperiments, name) {
-		return runRL(name, args)
+	if strings.HasPrefix(args[0], "-") {
+		c := newCLI("run")
+		run := fromFlags(c)
+		if err := parseOrHelp(c, args, runUsage); err != nil {
+			return err
+		}
+		return run()
 	}
-	return fmt.Errorf("unknown experiment %q (known: rpn-def, %s)", name, strings.Join(experiment.RLExperiments, ", "))
+	i := slices.IndexFunc(experimentCmds, func(e experimentCmd) bool { return e.name == args[0] })
+	if i < 0 {
+		return fmt.Errorf("unknown experiment %q (known: %s)", args[0], strings.Join(experimentNames(), ", "))
+	}
+	e := experimentCmds[i]
+	c := newCLI("run " + e.name)
+	run := e.flags(c)
+	if err := parseOrHelp(c, args[1:], func(w io.Writer) {
+		fmt.Fprintf(w, "usage: kernel run %s [flags]\n\n%s\n\n", e.name, e.summary)
+		c.printDefaults(w)
+	}); err != nil {
+		return err
+	}
+	return run()
 }
 
-func runDEF(args []string) error {
-	fs := flag.NewFlagSet("run rpn-def", flag.ContinueOnError)
-	quick := fs.Bool("quick", os.Getenv("EXECFEED_QUICK") == "1", "one-minute smoke run (512 training examples, 2 epochs); default true when EXECFEED_QUICK=1")
-	preset := experiment.DefaultDEFConfig() // the fields below are the same in the quick preset
-	epochs := fs.Int("epochs", 0, "generator epochs per routine (default 20; quick 2)")
-	seed := fs.Int64("seed", preset.Seed, "model seed")
-	dataSeed := fs.Uint64("data-seed", preset.DataSeed, "data generator seed")
-	dataDir := fs.String("data", "", "directory with train/val/test.jsonl to use instead of generated data")
-	dialect := fs.String("dialect", "rpn", "rpn or rpn-ext")
-	out := fs.String("out", preset.OutDir, "output folder for results.json and accuracy.svg")
-	backend := fs.String("backend", "", "compute backend: go (default) or xla:/abs/path/plugin.so; default $GOMLX_BACKEND")
-	routines := fs.String("routines", strings.Join(preset.Routines, ","), "routines to train: baseline, def, def-strong, def-strong-st, def-strong-warmup")
-	lr := fs.Float64("lr", preset.LR, "generator learning rate")
-	lambda := fs.Float64("lambda", preset.Lambda, "DEF weight λ (seed 000's tuned value 0.00039)")
-	proxyEpochs := fs.Int("proxy-epochs", 0, "proxy pre-training epochs (default 10; quick 2)")
-	trainSize := fs.Int("train-size", -1, "use only this many training examples (default all; quick 512)")
-	gradCheck := fs.Int("grad-check", -1, "programs for the proxy gradient-quality check (0 skips)")
-	tune := fs.Int("tune", 0, "TPE trials per routine over lr (and λ) before the final run, as seed 000 (0: no tuning)")
-	tuneEpochs := fs.Int("tune-epochs", 0, "epochs per tuning trial (default epochs/4)")
-	if err := fs.Parse(args); err != nil {
-		return err
+// parseOrHelp parses args; -h prints usage to stdout and is flag.ErrHelp (exit status 0).
+func parseOrHelp(c *cli, args []string, usage func(io.Writer)) error {
+	c.fs.SetOutput(io.Discard) // errors are returned and printed once, by main
+	c.fs.Usage = func() {}
+	err := c.parse(args)
+	c.fs.SetOutput(os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		usage(os.Stdout)
 	}
-	cfg := experiment.DefaultDEFConfig()
-	if *quick {
-		cfg = experiment.QuickDEFConfig()
+	return err
+}
+
+// commonFlags are the flags every experiment has: -quick, -out and -backend.
+type commonFlags struct {
+	quick      *bool
+	out        *string
+	backend    *string
+	experiment string
+	defaultOut func(quick bool) string
+}
+
+func newCommonFlags(c *cli, name string, defaultOut func(quick bool) string, quickWhat string) *commonFlags {
+	f := &commonFlags{experiment: name, defaultOut: defaultOut}
+	f.quick = c.bool("quick", "smoke run ("+quickWhat+"): its numbers say nothing about the method; writes to out/"+name+"-quick")
+	f.out = c.string("out", "", nil, "output folder for results.json and the plot (default out/"+name+", with -quick out/"+name+"-quick)")
+	f.backend = c.string("backend", "", nil, "compute backend: go (default) or xla:/abs/path/plugin.so (needs a build with -tags xla); default $GOMLX_BACKEND")
+	return f
+}
+
+// prepare resolves the output folder and checks the backend and the folder before any training.
+func (f *commonFlags) prepare() (string, error) {
+	out := f.defaultOut(*f.quick)
+	if *f.out != "" {
+		out = *f.out
 	}
-	d, err := rpn.ParseDialect(*dialect)
-	if err != nil {
-		return err
+	if err := experiment.CheckBackend(*f.backend); err != nil {
+		return "", fmt.Errorf("-backend: %w", err)
 	}
-	cfg.Dialect, cfg.Seed, cfg.DataSeed, cfg.DataDir, cfg.OutDir, cfg.Backend = d, *seed, *dataSeed, *dataDir, *out, *backend
-	cfg.Routines, cfg.LR, cfg.Lambda = strings.Split(*routines, ","), *lr, *lambda
-	if *epochs > 0 {
-		cfg.Epochs = *epochs
+	if err := experiment.CheckOutDir(out); err != nil {
+		return "", fmt.Errorf("-out: %w", err)
 	}
-	if *proxyEpochs > 0 {
-		cfg.ProxyEpochs = *proxyEpochs
+	if *f.quick {
+		quickBanner(f.experiment, out)
 	}
-	if *trainSize >= 0 {
-		cfg.TrainSize = *trainSize
+	return out, beforeTraining()
+}
+
+// quickBanner says loudly that a run is a quick one.
+func quickBanner(name, out string) {
+	fmt.Fprintf(os.Stderr, "*** QUICK RUN of %s: smoke-test sizes, numbers say nothing about the method; results go to %s ***\n", name, out)
+}
+
+func defFlags(c *cli) func() error {
+	full, quick := experiment.DefaultDEFConfig(), experiment.QuickDEFConfig()
+	common := newCommonFlags(c, "rpn-def", func(q bool) string {
+		if q {
+			return quick.OutDir
+		}
+		return full.OutDir
+	}, "512 training examples, 2 epochs")
+	known := slices.Sorted(func(yield func(string) bool) {
+		for name := range experiment.Routines(full.Lambda) {
+			if !yield(name) {
+				return
+			}
+		}
+	})
+	routines := c.list("routines", full.Routines, known, "routines to train, comma-separated")
+	epochs := c.int("epochs", full.Epochs, 1, fmt.Sprintf("generator epochs per routine (quick: %d)", quick.Epochs))
+	seed := c.int64("seed", full.Seed, "model seed")
+	dataSeed := c.uint64("data-seed", full.DataSeed, "data generator seed (not with -data)")
+	dataDir := c.string("data", "", nil, "directory with train/val/test.jsonl to use instead of generated data")
+	dialect := c.string("dialect", full.Dialect.String(), []string{"rpn", "rpn-ext"}, "RPN dialect")
+	lr := c.float("lr", full.LR, true, "generator learning rate")
+	lambda := c.float("lambda", full.Lambda, true, "DEF weight λ (seed 000's tuned value; DEF routines only)")
+	proxyEpochs := c.int("proxy-epochs", full.ProxyEpochs, 1, fmt.Sprintf("proxy pre-training epochs (quick: %d; DEF routines only)", quick.ProxyEpochs))
+	trainSize := c.int("train-size", 0, 1, fmt.Sprintf("use only this many training examples (default all; quick %d)", quick.TrainSize))
+	evalSize := c.int("eval-size", 0, 1, fmt.Sprintf("use only this many validation and test examples (default all; quick %d)", quick.EvalSize))
+	gradCheck := c.int("grad-check", full.GradCheck, 0, fmt.Sprintf("programs for the proxy gradient-quality check, 0 skips it (quick: %d; DEF routines only)", quick.GradCheck))
+	tune := c.int("tune", 0, 1, "TPE trials per routine over lr (and λ) before the final run, as seed 000 (default: no tuning)")
+	tuneEpochs := c.int("tune-epochs", 0, 1, "epochs per tuning trial (default epochs/4; with -tune)")
+	c.conflict("data", "data-seed")
+	hasDEF := func() bool { return slices.ContainsFunc(*routines, func(r string) bool { return r != "baseline" }) }
+	for _, name := range []string{"lambda", "proxy-epochs", "grad-check"} {
+		c.require(name, hasDEF, "only matters to DEF routines; -routines has none")
 	}
-	if *gradCheck >= 0 {
-		cfg.GradCheck = *gradCheck
+	c.require("tune-epochs", func() bool { return c.set("tune") }, "needs -tune")
+	return func() error {
+		cfg := full
+		if *common.quick {
+			cfg = quick
+		}
+		d, err := rpn.ParseDialect(*dialect)
+		if err != nil {
+			return err
+		}
+		cfg.Dialect, cfg.Seed, cfg.DataSeed, cfg.DataDir, cfg.Backend = d, *seed, *dataSeed, *dataDir, *common.backend
+		cfg.Routines, cfg.LR, cfg.Lambda, cfg.Command = *routines, *lr, *lambda, os.Args
+		c.override(map[string]intSetting{"epochs": {*epochs, &cfg.Epochs}, "proxy-epochs": {*proxyEpochs, &cfg.ProxyEpochs},
+			"train-size": {*trainSize, &cfg.TrainSize}, "eval-size": {*evalSize, &cfg.EvalSize}, "grad-check": {*gradCheck, &cfg.GradCheck},
+			"tune": {*tune, &cfg.TuneTrials}, "tune-epochs": {*tuneEpochs, &cfg.TuneEpochs}})
+		if cfg.OutDir, err = common.prepare(); err != nil {
+			return err
+		}
+		res, err := experiment.RunDEF(cfg)
+		if err != nil {
+			return err
+		}
+		printDEF(res)
+		return nil
 	}
-	cfg.TuneTrials, cfg.TuneEpochs = *tune, *tuneEpochs
-	res, err := experiment.RunDEF(cfg)
-	if err != nil {
-		return err
-	}
+}
+
+func printDEF(res *experiment.DEFResults) {
 	header, rows := experiment.DEFTable(res)
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
-	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
-	}
-	tw.Flush()
+	printTable(header, rows)
 	for _, t := range res.Tuning {
 		fmt.Printf("tuning %s: best val exact %.2f%% (lr %.2e, λ %.2e) over %d trials\n", t.Routine, 100*t.BestValAcc, t.BestLR, t.BestLambda, len(t.Trials))
 	}
@@ -97,79 +242,118 @@ func runDEF(args []string) error {
 	if g := res.Gradient; g != nil {
 		fmt.Printf("proxy gradient vs true executor: mean cosine %.3f, sign agreement %.1f%% (%d programs)\n", g.MeanCosine, 100*g.SignAgreement, g.Programs)
 	}
-	fmt.Printf("wrote %s/results.json and %s/accuracy.svg (%.0fs)\n", cfg.OutDir, cfg.OutDir, res.Seconds)
-	return nil
+	wrote(res.Provenance, res.Config.OutDir, "accuracy.svg", res.Seconds)
 }
 
-func runRL(name string, args []string) error {
-	fs := flag.NewFlagSet("run "+name, flag.ContinueOnError)
-	quick := fs.Bool("quick", os.Getenv("EXECFEED_QUICK") == "1", "smoke run (tiny data, 4 iterations, one seed); default true when EXECFEED_QUICK=1")
-	preset, err := experiment.DefaultRLConfig(name)
-	if err != nil {
-		return err
+// wrote reports where the results went, and says again when they are a quick run's.
+func wrote(p experiment.Provenance, dir, plot string, seconds float64) {
+	fmt.Printf("wrote %s and %s (%.0fs)\n", experiment.ResultsPath(dir), filepath.Join(dir, plot), seconds)
+	if p.Quick {
+		quickBanner(p.Experiment, dir)
 	}
-	methods := fs.String("methods", strings.Join(preset.Methods, ","), "methods to compare: sft, reinforce, reinforce+critic, reinforce+critic+struct, ppo, eta-dpo, grpo, egca")
-	seeds := fs.String("seeds", "", "comma-separated model seeds (default 1,2,3; quick 1)")
-	iters := fs.Int("iters", 0, "RL iterations per method (default 300; quick 4)")
-	sftSize := fs.Int("sft-size", 0, "labelled examples for the supervised start (default 300)")
-	promptSize := fs.Int("prompts", 0, "RL prompts: descriptions with unit tests (default 2000)")
-	evalSize := fs.Int("eval-size", 0, "test prompts (default 300)")
-	samples := fs.Int("samples", 0, "samples per test prompt for pass@k (default 10)")
-	dataSeed := fs.Uint64("data-seed", preset.DataSeed, "data generator seed")
-	out := fs.String("out", preset.OutDir, "output folder for results.json and curves.svg")
-	backend := fs.String("backend", "", "compute backend: go (default) or xla:/abs/path/plugin.so; default $GOMLX_BACKEND")
-	workers := fs.Int("workers", 0, "Python sandbox processes (py-* experiments; default: the cores, at most 4)")
-	execURLs := fs.String("exec", "", "run Python programs on these execution servers (URL[,URL...]: kernel serve or SandboxFusion) instead of local workers")
-	loss := fs.String("loss", "", "GRPO loss normalisation for grpo/egca: sum (default), grpo, dr_grpo, dapo")
-	scale := fs.String("scale", "", "GRPO advantage scaling: group (default), batch, none")
-	epsHigh := fs.Float64("eps-high", 0, "GRPO upper ratio clip 1+eps-high (DAPO's clip-higher, e.g. 0.28; 0: symmetric)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q (flags go after the experiment's name)", fs.Args())
-	}
-	if *workers < 0 || *epsHigh < 0 {
-		return fmt.Errorf("-workers %d and -eps-high %g must not be negative", *workers, *epsHigh)
-	}
-	cfg := preset
-	if *quick {
-		if cfg, err = experiment.QuickRLConfig(name); err != nil {
-			return err
-		}
-	}
-	cfg.Methods, cfg.DataSeed, cfg.OutDir, cfg.Backend, cfg.Log = strings.Split(*methods, ","), *dataSeed, *out, *backend, os.Stderr
-	cfg.Workers, cfg.Exec, cfg.GRPOLoss, cfg.GRPOScale, cfg.EpsHigh = *workers, *execURLs, *loss, *scale, *epsHigh
-	if *seeds != "" {
-		cfg.Seeds = nil
-		for _, f := range strings.Split(*seeds, ",") {
-			s, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
-			if err != nil {
-				return fmt.Errorf("-seeds: %w", err)
-			}
-			cfg.Seeds = append(cfg.Seeds, s)
-		}
-	}
-	for _, o := range []struct {
-		flag int
-		into *int
-	}{{*iters, &cfg.Iters}, {*sftSize, &cfg.SFTSize}, {*promptSize, &cfg.PromptSize}, {*evalSize, &cfg.EvalSize}, {*samples, &cfg.Samples}} {
-		if o.flag > 0 {
-			*o.into = o.flag
-		}
-	}
-	res, err := experiment.RunRL(cfg)
-	if err != nil {
-		return err
-	}
-	header, rows := experiment.RLTable(res)
-	fmt.Printf("%s: test metrics in %%, mean ± std over %d seed(s)\n", name, len(cfg.Seeds))
+}
+
+func printTable(header []string, rows [][]string) {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, r := range rows {
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	tw.Flush()
+}
+
+func rlFlags(name string, c *cli) func() error {
+	full, err := experiment.DefaultRLConfig(name)
+	if err != nil {
+		panic(err) // name comes from experiment.RLExperiments
+	}
+	quick, _ := experiment.QuickRLConfig(name)
+	common := newCommonFlags(c, name, func(q bool) string {
+		if q {
+			return quick.OutDir
+		}
+		return full.OutDir
+	}, fmt.Sprintf("%d labelled examples, %d iterations, one seed", quick.SFTSize, quick.Iters))
+	family, _ := experiment.RLMethodsOf(name)
+	methods := c.list("methods", full.Methods, family, "methods to compare, comma-separated")
+	seeds := c.list("seeds", nil, nil, fmt.Sprintf("comma-separated model seeds (default %s; quick %s)", joinInts(full.Seeds), joinInts(quick.Seeds)))
+	iters := c.int("iters", full.Iters, 1, fmt.Sprintf("RL iterations per method (quick: %d)", quick.Iters))
+	sftSize := c.int("sft-size", full.SFTSize, 1, fmt.Sprintf("labelled examples for the supervised start (quick: %d)", quick.SFTSize))
+	promptSize := c.int("prompts", full.PromptSize, 1, fmt.Sprintf("RL prompts: descriptions with unit tests (quick: %d)", quick.PromptSize))
+	evalSize := c.int("eval-size", full.EvalSize, 1, fmt.Sprintf("test prompts (quick: %d)", quick.EvalSize))
+	samples := c.int("samples", full.Samples, 1, fmt.Sprintf("samples per test prompt for pass@k (quick: %d)", quick.Samples))
+	dataSeed := c.uint64("data-seed", full.DataSeed, "data generator seed")
+	python := strings.HasPrefix(name, "py-")
+	var workers *int
+	var execURLs *string
+	if python {
+		workers = c.int("workers", 0, 1, "Python sandbox processes (default: the cores, at most 4)")
+		execURLs = c.string("exec", "", nil, "run Python programs on these execution servers (URL[,URL...]: kernel serve or SandboxFusion) instead of local workers")
+		c.conflict("workers", "exec")
+	}
+	var loss, scale *string
+	var epsHigh *float64
+	if slices.Contains(family, "grpo") {
+		loss = c.string("loss", "sum", []string{"sum", "grpo", "dr_grpo", "dapo"}, "GRPO loss normalisation for grpo/egca")
+		scale = c.string("scale", "group", []string{"group", "batch", "none"}, "GRPO advantage scaling")
+		epsHigh = c.float("eps-high", 0, true, "GRPO upper ratio clip 1+eps-high (DAPO's clip-higher, e.g. 0.28; default symmetric)")
+		hasGRPO := func() bool {
+			return slices.ContainsFunc(*methods, func(m string) bool { return m == "grpo" || m == "egca" })
+		}
+		for _, f := range []string{"loss", "scale", "eps-high"} {
+			c.require(f, hasGRPO, "only matters to grpo and egca; -methods has neither")
+		}
+	}
+	return func() error {
+		cfg := full
+		if *common.quick {
+			cfg = quick
+		}
+		seedList, err := ints("seeds", *seeds)
+		if err != nil {
+			return err
+		}
+		if c.set("seeds") {
+			cfg.Seeds = seedList
+		}
+		cfg.Methods, cfg.DataSeed, cfg.Backend, cfg.Log, cfg.Command = *methods, *dataSeed, *common.backend, os.Stderr, os.Args
+		if python {
+			cfg.Workers, cfg.Exec = *workers, *execURLs
+		}
+		if loss != nil && c.set("loss") {
+			cfg.GRPOLoss = *loss
+		}
+		if scale != nil && c.set("scale") {
+			cfg.GRPOScale = *scale
+		}
+		if epsHigh != nil {
+			cfg.EpsHigh = *epsHigh
+		}
+		c.override(map[string]intSetting{"iters": {*iters, &cfg.Iters}, "sft-size": {*sftSize, &cfg.SFTSize},
+			"prompts": {*promptSize, &cfg.PromptSize}, "eval-size": {*evalSize, &cfg.EvalSize}, "samples": {*samples, &cfg.Samples}})
+		if cfg.OutDir, err = common.prepare(); err != nil {
+			return err
+		}
+		res, err := experiment.RunRL(cfg)
+		if err != nil {
+			return err
+		}
+		printRL(res)
+		return nil
+	}
+}
+
+func joinInts(xs []int64) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = fmt.Sprint(x)
+	}
+	return strings.Join(s, ",")
+}
+
+func printRL(res *experiment.RLResults) {
+	fmt.Printf("%s: test metrics in %%, mean ± std over %d seed(s)\n", res.Experiment, len(res.Config.Seeds))
+	printTable(experiment.RLTable(res))
 	if o := res.EGCAOverhead; o != nil {
 		var loc []string
 		for _, r := range res.Runs {
@@ -180,6 +364,59 @@ func runRL(name string, args []string) error {
 		fmt.Printf("EGCA wall-clock overhead over GRPO: %+.1f%% (seed 003: +18%%); samples localised per seed: %s\n",
 			100**o, strings.Join(loc, ", "))
 	}
-	fmt.Printf("wrote %s/results.json and %s/curves.svg (%.0fs)\n", cfg.OutDir, cfg.OutDir, res.Seconds)
-	return nil
+	wrote(res.Provenance, res.Config.OutDir, "curves.svg", res.Seconds)
+}
+
+// fromFlags declares `kernel run -from FILE [-out DIR]`.
+func fromFlags(c *cli) func() error {
+	from := c.string("from", "", nil, "results.json of an earlier run: rerun exactly its recorded configuration and compare the numbers")
+	out := c.string("out", "", nil, "output folder of the rerun (default: rerun/ beside the results file)")
+	c.checks = append(c.checks, func() error {
+		if !c.set("from") {
+			return errors.New("flags go after the experiment's name (kernel run EXPERIMENT [flags]), or use -from results.json")
+		}
+		return nil
+	})
+	return func() error {
+		dir := *out
+		if dir == "" {
+			dir = filepath.Join(filepath.Dir(*from), "rerun")
+		}
+		h, err := experiment.ReadResultsHeader(*from)
+		if err != nil {
+			return fmt.Errorf("-from: %w", err)
+		}
+		if err := experiment.CheckOutDir(dir); err != nil {
+			return fmt.Errorf("-out: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "rerunning %s (%s, commit %s) into %s\n", *from, h.Experiment, h.Build.Revision, dir)
+		if h.Quick {
+			quickBanner(h.Experiment, dir)
+		}
+		if err := beforeTraining(); err != nil {
+			return err
+		}
+		_, res, diffs, err := experiment.Rerun(*from, dir, os.Stderr)
+		if err != nil {
+			return err
+		}
+		switch r := res.(type) {
+		case *experiment.DEFResults:
+			printDEF(r)
+		case *experiment.RLResults:
+			printRL(r)
+		}
+		if len(diffs) > 0 {
+			for i, d := range diffs {
+				if i == 20 {
+					fmt.Printf("  ... %d more\n", len(diffs)-20)
+					break
+				}
+				fmt.Println("  differs:", d)
+			}
+			return fmt.Errorf("the rerun did not reproduce %s: %d numbers differ", *from, len(diffs))
+		}
+		fmt.Printf("reproduced %s: every number equals the recorded run's (timings aside)\n", *from)
+		return nil
+	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"go/constant"
 	"go/token"
@@ -26,9 +25,11 @@ func init() {
 }
 
 func runScript(args []string) error {
-	fs := flag.NewFlagSet("script", flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), `usage: kernel script [-timeout D] FILE.go [ARGS...]
+	c := newCLI("script")
+	c.leftover = true
+	timeout := c.duration("timeout", 0, false, "stop the script after this long (default: no limit)")
+	if err := parseOrHelp(c, args, func(w io.Writer) {
+		fmt.Fprintf(w, `usage: kernel script [-timeout D] FILE.go [ARGS...]
 
 Runs FILE.go, a package main, in the yaegi interpreter: no build step. The standard library and
 execfeed's library API are importable: lib/rpn, lib/pytask, lib/reward, lib/passk, kernel/display
@@ -37,15 +38,13 @@ This is a convenience for trusted experiment scripts, not a sandbox (reward scri
 separately; see lib/reward).
 
 `)
-		fs.PrintDefaults()
-	}
-	timeout := fs.Duration("timeout", 0, "stop the script after this long (0: no limit)")
-	if err := fs.Parse(args); err != nil {
+		c.printDefaults(w)
+	}); err != nil {
 		return err
 	}
+	fs := c.fs
 	if fs.NArg() < 1 {
-		fs.Usage()
-		return errors.New("missing FILE.go")
+		return errors.New("missing FILE.go (kernel script -h)")
 	}
 	return runScriptFile(fs.Arg(0), fs.Args()[1:], os.Stdin, os.Stdout, os.Stderr, *timeout)
 }

@@ -20,11 +20,15 @@ import (
 
 // Backend returns the compute backend named by config: "" or "go" for the pure-Go CPU backend,
 // anything else (e.g. "xla:/abs/path/pjrt_c_api_cuda_plugin.so") through compute.NewWithConfig,
-// which needs the matching backend compiled in (see docs/GPU.md). GOMLX_BACKEND overrides an
-// empty config.
+// which needs the matching backend compiled in (`-tags xla`, see README.md "GPU" and
+// docs/DEF.md#gpu); a backend that is not is an error saying how to build with it (CheckBackend).
+// GOMLX_BACKEND overrides an empty config.
 func Backend(config string) (compute.Backend, error) {
 	if config == "" {
 		config = os.Getenv("GOMLX_BACKEND")
+	}
+	if err := CheckBackend(config); err != nil {
+		return nil, err
 	}
 	if config == "" || config == "go" {
 		return gobackend.New("")

@@ -36,40 +36,48 @@ import (
 
 // RLConfig configures an RL experiment.
 type RLConfig struct {
-	Experiment string   // "rpn-coderl", "rpn-eta" or "rpn-egca"
-	Methods    []string // see RLMethods; "sft" is the supervised start itself
-	Dialect    rpn.Dialect
-	DataSeed   uint64
+	Experiment string      `json:"experiment"` // one of RLExperiments
+	Methods    []string    `json:"methods"`    // see RLMethodsOf; "sft" is the supervised start itself
+	Dialect    rpn.Dialect `json:"dialect"`    // the RPN dialect of the rpn-* experiments
+	DataSeed   uint64      `json:"data_seed"`
 	// SFTSize labelled examples train the start; PromptSize further training descriptions (with
 	// tests) are the RL prompts; EvalSize test examples are the held-out evaluation.
-	SFTSize, PromptSize, EvalSize int
-	SFTEpochs                     int
-	SFTLR                         float64
+	SFTSize    int     `json:"sft_size"`
+	PromptSize int     `json:"prompt_size"`
+	EvalSize   int     `json:"eval_size"`
+	SFTEpochs  int     `json:"sft_epochs"`
+	SFTLR      float64 `json:"sft_lr"`
 	// Iters is the number of RL iterations per method; each samples Batch programs.
-	Iters, Batch int
+	Iters int `json:"iters"`
+	Batch int `json:"batch"`
 	// Tests is the number of unit tests (random inputs) per prompt.
-	Tests int
+	Tests int `json:"tests"`
 	// CriticWarmup is the number of first iterations in which the critic methods train only their
 	// critic (default 20, rl.DefaultReinforceConfig; quick 2 so that quick runs update the policy).
-	CriticWarmup int
+	CriticWarmup int `json:"critic_warmup"`
 	// Samples per test prompt for pass@k (k = 1, 5, 10 up to Samples), at temperature 1.
-	Samples int
+	Samples int `json:"samples"`
 	// EvalEvery is how often (iterations) the greedy test accuracy is recorded for the curves.
-	EvalEvery int
-	Seeds     []int64
-	OutDir    string
-	Backend   string
+	EvalEvery int     `json:"eval_every"`
+	Seeds     []int64 `json:"seeds"`
+	OutDir    string  `json:"out_dir"`
+	Backend   string  `json:"backend"`
 	// Workers is the number of Python sandbox processes (Python experiments; default the cores,
 	// at most 4). Exec, if set, runs the programs on remote execution servers instead
 	// (comma-separated URLs of `kernel serve` or SandboxFusion servers; see docs/SERVE.md).
-	Workers int
-	Exec    string
+	Workers int    `json:"workers,omitempty"`
+	Exec    string `json:"exec,omitempty"`
 	// GRPOLoss, GRPOScale and EpsHigh choose GRPO's variant for the grpo and egca methods: the
 	// loss normalisation (rl.Aggregation: sum, grpo, dr_grpo, dapo; default sum), the advantage
 	// scaling (group, batch, none; default group) and DAPO's upper clip (0: symmetric).
-	GRPOLoss, GRPOScale string
-	EpsHigh             float64
-	Log                 io.Writer `json:"-"`
+	GRPOLoss  string  `json:"grpo_loss,omitempty"`
+	GRPOScale string  `json:"grpo_scale,omitempty"`
+	EpsHigh   float64 `json:"eps_high,omitempty"`
+	// Quick marks the smoke-test preset (QuickRLConfig): its numbers say nothing about the methods.
+	Quick bool `json:"quick"`
+	// Command is the command line that asked for the run, recorded in the results (set by the CLI).
+	Command []string  `json:"-"`
+	Log     io.Writer `json:"-"`
 }
 
 // DefaultRLConfig is the documented run of experiment name on the CPU default.
@@ -77,20 +85,15 @@ func DefaultRLConfig(name string) (RLConfig, error) {
 	cfg := RLConfig{Experiment: name, Dialect: rpn.Ext, DataSeed: 1, SFTSize: 300, PromptSize: 2000, EvalSize: 300,
 		SFTEpochs: 30, SFTLR: 3e-3, Iters: 300, CriticWarmup: rl.DefaultReinforceConfig().CriticWarmup, Batch: 64, Tests: rpntask.DefaultTests, Samples: 10, EvalEvery: 50,
 		Seeds: []int64{1, 2, 3}, OutDir: filepath.Join("out", name)}
-	switch name {
-	case "rpn-coderl":
-		cfg.Methods = []string{"sft", "reinforce", "reinforce+critic", "reinforce+critic+struct"}
-	case "rpn-eta":
-		cfg.Methods = []string{"sft", "ppo", "eta-dpo"}
-	case "rpn-egca":
-		cfg.Methods = []string{"sft", "grpo", "egca"}
-	case "py-grpo":
+	methods, err := RLMethodsOf(name)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Methods = slices.Clone(methods)
+	if name == "py-grpo" {
 		// The Python task family with the GRU generator (pytask): programs are 3-6 times longer
 		// than RPN's, so fewer iterations fit the same time.
-		cfg.Methods = []string{"sft", "grpo", "egca"}
 		cfg.DataSeed, cfg.SFTSize, cfg.PromptSize, cfg.EvalSize, cfg.SFTEpochs, cfg.Iters = 1, 600, 3000, 200, 30, 150
-	default:
-		return cfg, fmt.Errorf("unknown RL experiment %q (known: %s)", name, strings.Join(RLExperiments, ", "))
 	}
 	return cfg, nil
 }
@@ -98,19 +101,62 @@ func DefaultRLConfig(name string) (RLConfig, error) {
 // RLExperiments are the names RunRL knows.
 var RLExperiments = []string{"rpn-coderl", "rpn-eta", "rpn-egca", "py-grpo"}
 
-// QuickRLConfig is a smoke run of experiment name for CI and notebooks' quick mode.
+// rlFamilies are the methods each RL experiment compares (its default, in this order): a run of
+// an experiment trains only its own methods, so that results are labelled by what they compare.
+var rlFamilies = map[string][]string{
+	"rpn-coderl": {"sft", "reinforce", "reinforce+critic", "reinforce+critic+struct"},
+	"rpn-eta":    {"sft", "ppo", "eta-dpo"},
+	"rpn-egca":   {"sft", "grpo", "egca"},
+	"py-grpo":    {"sft", "grpo", "egca"},
+}
+
+// RLMethodsOf lists the methods experiment name compares.
+func RLMethodsOf(name string) ([]string, error) {
+	m, ok := rlFamilies[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown RL experiment %q (known: %s)", name, strings.Join(RLExperiments, ", "))
+	}
+	return m, nil
+}
+
+// QuickRLConfig is a smoke run of experiment name for CI and notebooks' quick mode. It writes to
+// its own folder (out/NAME-quick), never over a full run's results.
 func QuickRLConfig(name string) (RLConfig, error) {
 	cfg, err := DefaultRLConfig(name)
 	cfg.SFTSize, cfg.PromptSize, cfg.EvalSize, cfg.SFTEpochs = 200, 128, 48, 10
 	cfg.Iters, cfg.Samples, cfg.EvalEvery, cfg.Seeds, cfg.CriticWarmup = 4, 5, 2, []int64{1}, 2
+	cfg.Quick, cfg.OutDir = true, filepath.Join("out", name+"-quick")
 	return cfg, err
 }
 
 // rlMethod builds a method on a policy started from the SFT weights; group is the number of
-// samples per prompt it wants in a batch.
+// samples per prompt it wants in a batch; config is the method's resolved configuration (an
+// rl.*Config, recorded in the results with the reward's name).
 type rlMethod struct {
-	group int
-	build func(pol, ref rl.Policy, task, labelled *rl.Task, seed int64) (rl.Method, error)
+	group  int
+	config any
+	reward string
+	build  func(pol, ref rl.Policy, task, labelled *rl.Task, seed int64) (rl.Method, error)
+}
+
+// settings is what the results record of the method.
+func (m rlMethod) settings() map[string]any {
+	s := Settings(m.config)
+	s["group"], s["reward"] = m.group, m.reward
+	return s
+}
+
+// RLMethodSettings are the resolved settings of cfg's methods (learning rates, clip, KL β, group
+// size, DPO β, reward...), by method, as results files record them.
+func RLMethodSettings(cfg RLConfig) map[string]map[string]any {
+	known := RLMethods(cfg)
+	out := map[string]map[string]any{}
+	for _, name := range cfg.Methods {
+		if m, ok := known[name]; ok {
+			out[name] = m.settings()
+		}
+	}
+	return out
 }
 
 // StructReward is the reward of "reinforce+critic+struct": seed 004's compiler signal (eq. 4.6)
@@ -120,36 +166,36 @@ var StructReward = reward.Sum([]float64{1, 0.5, 0.5}, reward.Outcome, reward.AST
 // RLMethods lists the methods the RL experiments know, configured by cfg (the critic's warm-up,
 // GRPO's variant).
 func RLMethods(cfg RLConfig) map[string]rlMethod {
-	criticWarmup := cfg.CriticWarmup
-	reinforce := func(critic bool, f reward.Func) rlMethod {
-		return rlMethod{group: 1, build: func(pol, _ rl.Policy, task, lab *rl.Task, seed int64) (rl.Method, error) {
-			cfg := rl.DefaultReinforceConfig()
-			cfg.Critic, cfg.Reward, cfg.CriticWarmup = critic, f, criticWarmup
-			return rl.NewReinforce(cfg, pol, task, lab, seed)
+	reinforce := func(critic bool, f reward.Func, name string) rlMethod {
+		rc := rl.DefaultReinforceConfig()
+		rc.Critic, rc.Reward, rc.CriticWarmup = critic, f, cfg.CriticWarmup
+		return rlMethod{group: 1, config: rc, reward: name, build: func(pol, _ rl.Policy, task, lab *rl.Task, seed int64) (rl.Method, error) {
+			return rl.NewReinforce(rc, pol, task, lab, seed)
 		}}
 	}
 	grpo := func(egca bool) rlMethod {
-		return rlMethod{group: 8, build: func(pol, ref rl.Policy, task, _ *rl.Task, _ int64) (rl.Method, error) {
-			gc := rl.DefaultGRPOConfig()
-			gc.EGCA, gc.EpsHigh = egca, cfg.EpsHigh
-			if cfg.GRPOLoss != "" {
-				gc.Loss = rl.Aggregation(cfg.GRPOLoss)
-			}
-			if cfg.GRPOScale != "" {
-				gc.Scale = cfg.GRPOScale
-			}
+		gc := rl.DefaultGRPOConfig()
+		gc.EGCA, gc.EpsHigh = egca, cfg.EpsHigh
+		if cfg.GRPOLoss != "" {
+			gc.Loss = rl.Aggregation(cfg.GRPOLoss)
+		}
+		if cfg.GRPOScale != "" {
+			gc.Scale = cfg.GRPOScale
+		}
+		return rlMethod{group: 8, config: gc, reward: "passed", build: func(pol, ref rl.Policy, task, _ *rl.Task, _ int64) (rl.Method, error) {
 			return rl.NewGRPO(gc, pol, ref, task)
 		}}
 	}
+	ppo, dpo := rl.DefaultPPOConfig(), rl.DefaultDPOConfig()
 	return map[string]rlMethod{
-		"reinforce":               reinforce(false, reward.Outcome),
-		"reinforce+critic":        reinforce(true, reward.Outcome),
-		"reinforce+critic+struct": reinforce(true, StructReward),
-		"ppo": {group: 1, build: func(pol, ref rl.Policy, task, _ *rl.Task, _ int64) (rl.Method, error) {
-			return rl.NewPPO(rl.DefaultPPOConfig(), pol, ref, task)
+		"reinforce":               reinforce(false, reward.Outcome, "outcome (eq. 4.6)"),
+		"reinforce+critic":        reinforce(true, reward.Outcome, "outcome (eq. 4.6)"),
+		"reinforce+critic+struct": reinforce(true, StructReward, "outcome + 0.5 ast + 0.5 dfg (eq. 4.6, 4.8, 4.9)"),
+		"ppo": {group: 1, config: ppo, reward: "passed", build: func(pol, ref rl.Policy, task, _ *rl.Task, _ int64) (rl.Method, error) {
+			return rl.NewPPO(ppo, pol, ref, task)
 		}},
-		"eta-dpo": {group: 8, build: func(pol, ref rl.Policy, task, _ *rl.Task, _ int64) (rl.Method, error) {
-			return rl.NewDPO(rl.DefaultDPOConfig(), pol, ref, task)
+		"eta-dpo": {group: 8, config: dpo, reward: "trace preference", build: func(pol, ref rl.Policy, task, _ *rl.Task, _ int64) (rl.Method, error) {
+			return rl.NewDPO(dpo, pol, ref, task)
 		}},
 		"grpo": grpo(false),
 		"egca": grpo(true),
@@ -191,50 +237,80 @@ type RLSummary struct {
 	Seeds  int                `json:"seeds"`
 }
 
-// RLResults is what an RL experiment writes to results.json.
+// RLResults is what an RL experiment writes to results.json: its provenance (command, build,
+// hardware, date, quick), the resolved configuration of the experiment, the generator and every
+// method, and the numbers.
 type RLResults struct {
-	Experiment string      `json:"experiment"`
-	Date       string      `json:"date"`
-	Hardware   string      `json:"hardware"`
-	Config     RLConfig    `json:"config"`
-	Dropped    int         `json:"dropped_prompts"` // prompts whose reference fails on almost every input
-	Runs       []RLRun     `json:"runs"`
-	Summary    []RLSummary `json:"summary"`
-	Seconds    float64     `json:"seconds"`
+	Provenance
+	Config  RLConfig                  `json:"config"`
+	Model   map[string]any            `json:"model"`           // the generator's settings and vocabulary sizes
+	Methods map[string]map[string]any `json:"methods"`         // each method's resolved settings
+	Dropped int                       `json:"dropped_prompts"` // prompts whose reference fails on almost every input
+	Runs    []RLRun                   `json:"runs"`
+	Summary []RLSummary               `json:"summary"`
+	Seconds float64                   `json:"seconds"`
 	// EGCAOverhead is EGCA's wall-clock time per iteration over GRPO's, minus 1, averaged over the
 	// seeds that ran both (seed 003 reports 0.18); absent otherwise.
 	EGCAOverhead *float64 `json:"egca_overhead,omitempty"`
 }
 
-// RunRL runs an RL experiment: for every seed it trains the SFT start, then every method from it,
-// evaluates each on the test prompts, and writes results.json and curves.svg to cfg.OutDir.
-func RunRL(cfg RLConfig) (*RLResults, error) {
-	start := time.Now()
-	known := RLMethods(cfg)
-	for _, name := range cfg.Methods {
-		if _, ok := known[name]; !ok && name != "sft" {
-			return nil, fmt.Errorf("%s: unknown method %q (known: sft, %s)", cfg.Experiment, name, strings.Join(sortedKeys(known), ", "))
+// check validates the configuration.
+func (cfg RLConfig) check() error {
+	family, err := RLMethodsOf(cfg.Experiment)
+	if err != nil {
+		return err
+	}
+	if len(cfg.Methods) == 0 {
+		return fmt.Errorf("%s: no method to run", cfg.Experiment)
+	}
+	for i, name := range cfg.Methods {
+		if !slices.Contains(family, name) {
+			return fmt.Errorf("%s: unknown method %q (this experiment compares %s)", cfg.Experiment, name, strings.Join(family, ", "))
+		}
+		if slices.Contains(cfg.Methods[:i], name) {
+			return fmt.Errorf("%s: method %q listed twice", cfg.Experiment, name)
+		}
+	}
+	for i, s := range cfg.Seeds {
+		if slices.Contains(cfg.Seeds[:i], s) {
+			return fmt.Errorf("%s: seed %d listed twice (it would count as two runs)", cfg.Experiment, s)
 		}
 	}
 	if cfg.SFTSize <= 0 || cfg.PromptSize <= 0 || cfg.EvalSize <= 0 || cfg.Iters < 0 || cfg.Batch < 2 || len(cfg.Seeds) == 0 || cfg.Workers < 0 ||
-		cfg.Samples < 1 || cfg.EvalEvery < 1 {
-		return nil, fmt.Errorf("%s: bad config: sft %d prompts %d eval %d iters %d batch %d seeds %d samples %d eval-every %d",
-			cfg.Experiment, cfg.SFTSize, cfg.PromptSize, cfg.EvalSize, cfg.Iters, cfg.Batch, len(cfg.Seeds), cfg.Samples, cfg.EvalEvery)
+		cfg.Samples < 1 || cfg.EvalEvery < 1 || cfg.SFTEpochs < 0 || cfg.SFTLR <= 0 || cfg.Tests < 1 || cfg.CriticWarmup < 0 {
+		return fmt.Errorf("%s: bad config: sft %d (%d epochs, lr %g) prompts %d eval %d iters %d batch %d seeds %d samples %d eval-every %d tests %d critic warm-up %d",
+			cfg.Experiment, cfg.SFTSize, cfg.SFTEpochs, cfg.SFTLR, cfg.PromptSize, cfg.EvalSize, cfg.Iters, cfg.Batch, len(cfg.Seeds), cfg.Samples,
+			cfg.EvalEvery, cfg.Tests, cfg.CriticWarmup)
 	}
 	if cfg.GRPOLoss != "" {
 		if _, err := rl.ParseAggregation(cfg.GRPOLoss); err != nil {
-			return nil, fmt.Errorf("%s: %w", cfg.Experiment, err)
+			return fmt.Errorf("%s: %w", cfg.Experiment, err)
 		}
 	}
 	if s := cfg.GRPOScale; s != "" && s != "group" && s != "batch" && s != "none" {
-		return nil, fmt.Errorf("%s: unknown advantage scaling %q (want group, batch or none)", cfg.Experiment, s)
+		return fmt.Errorf("%s: unknown advantage scaling %q (want group, batch or none)", cfg.Experiment, s)
 	}
 	if cfg.EpsHigh < 0 {
-		return nil, fmt.Errorf("%s: upper clip %g must not be negative", cfg.Experiment, cfg.EpsHigh)
+		return fmt.Errorf("%s: upper clip %g must not be negative", cfg.Experiment, cfg.EpsHigh)
 	}
+	return nil
+}
+
+// RunRL runs an RL experiment: for every seed it trains the SFT start, then every method from it,
+// evaluates each on the test prompts, and writes results.json and curves.svg to cfg.OutDir after
+// every method (complete: false until the last).
+func RunRL(cfg RLConfig) (*RLResults, error) {
+	start := time.Now()
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	known := RLMethods(cfg)
 	backend, err := Backend(cfg.Backend)
 	if err != nil {
 		return nil, err
+	}
+	if err := CheckOutDir(cfg.OutDir); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Experiment, err)
 	}
 	data, err := loadRLData(cfg)
 	if err != nil {
@@ -242,8 +318,18 @@ func RunRL(cfg RLConfig) (*RLResults, error) {
 	}
 	defer data.close()
 	m, labelled, prompts, test := data.model, data.sft, data.prompts, data.test
-	res := &RLResults{Experiment: cfg.Experiment, Date: time.Now().UTC().Format("2006-01-02"), Hardware: Hardware(),
-		Config: cfg, Dropped: prompts.Dropped + test.Dropped}
+	res := &RLResults{Provenance: newProvenance(cfg.Experiment, cfg.Quick, cfg.Command), Config: cfg,
+		Model: modelSettings(m), Methods: RLMethodSettings(cfg), Dropped: prompts.Dropped + test.Dropped}
+	res.Config.Log = nil
+	save := func() error {
+		res.Summary = summarize(res.Runs, cfg.Methods)
+		res.EGCAOverhead = egcaOverhead(res.Runs)
+		res.Seconds = since(start)
+		if _, err := WriteJSON(cfg.OutDir, "results.json", res); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(cfg.OutDir, "curves.svg"), []byte(RLPlot(res).SVG()), 0o644)
+	}
 	log := cfg.Log
 	logf(log, "%s: %d labelled examples, %d RL prompts, %d test prompts (%d dropped: reference always fails), backend %s\n",
 		cfg.Experiment, labelled.Len(), prompts.Len(), test.Len(), res.Dropped, backend.Name())
@@ -261,16 +347,11 @@ func RunRL(cfg RLConfig) (*RLResults, error) {
 			}
 			logf(log, "%s seed %d: test %s, %s, %.0fs\n", name, seed, run.Test.Greedy, passText(run.Test), run.Seconds)
 			res.Runs = append(res.Runs, *run)
+			res.Complete = len(res.Runs) == len(cfg.Seeds)*len(cfg.Methods)
+			if err := save(); err != nil {
+				return nil, err
+			}
 		}
-	}
-	res.Summary = summarize(res.Runs, cfg.Methods)
-	res.EGCAOverhead = egcaOverhead(res.Runs)
-	res.Seconds = since(start)
-	if _, err := WriteJSON(cfg.OutDir, "results.json", res); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(cfg.OutDir, "curves.svg"), []byte(RLPlot(res).SVG()), 0o644); err != nil {
-		return nil, err
 	}
 	return res, nil
 }

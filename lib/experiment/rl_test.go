@@ -49,25 +49,32 @@ func TestRunRLRejectsBadConfig(t *testing.T) {
 		t.Errorf("unknown experiment accepted")
 	}
 	cfg, _ := QuickRLConfig("rpn-egca")
-	cfg.Methods = []string{"grpo", "sgd-magic"}
+	cfg.Methods, cfg.OutDir = []string{"grpo", "sgd-magic"}, t.TempDir()
 	if _, err := RunRL(cfg); err == nil || !strings.Contains(err.Error(), "sgd-magic") {
 		t.Errorf("unknown method: err = %v, want one naming it", err)
 	}
 	cfg, _ = QuickRLConfig("rpn-egca")
-	cfg.SFTSize, cfg.PromptSize = 8000, 2000
+	cfg.SFTSize, cfg.PromptSize, cfg.OutDir = 8000, 2000, t.TempDir()
 	if _, err := RunRL(cfg); err == nil {
 		t.Errorf("more examples than the data set holds accepted")
 	}
 	for _, bad := range []func(*RLConfig){
+		func(c *RLConfig) { c.Seeds = []int64{1, 1} },
+		func(c *RLConfig) { c.Methods = []string{"sft", "grpo", "sft"} },
+		func(c *RLConfig) { c.Methods = []string{"reinforce"} }, // not one of py-grpo's methods
+		func(c *RLConfig) { c.Methods = nil },
+		func(c *RLConfig) { c.OutDir = "/proc/no/such/dir" },
+		func(c *RLConfig) { c.Backend = "xla:/abs/pjrt.so" },
 		func(c *RLConfig) { c.GRPOLoss = "grpo-plus" },
 		func(c *RLConfig) { c.GRPOScale = "sometimes" },
 		func(c *RLConfig) { c.EpsHigh = -1 },
 		func(c *RLConfig) { c.Workers = -2 },
 	} {
 		cfg, _ = QuickRLConfig("py-grpo")
+		cfg.OutDir = t.TempDir()
 		bad(&cfg)
 		if _, err := RunRL(cfg); err == nil {
-			t.Errorf("bad GRPO variant or workers accepted: %+v", cfg)
+			t.Errorf("bad config accepted: %+v", cfg)
 		}
 	}
 }
@@ -95,5 +102,48 @@ func TestRunRLRemoteExecution(t *testing.T) {
 	}
 	if len(res.Runs) != 2 || pool.Stats().Runs < int64(cfg.PromptSize) {
 		t.Errorf("%d runs; the server's pool ran %d programs, want at least the %d references", len(res.Runs), pool.Stats().Runs, cfg.PromptSize)
+	}
+}
+
+// TestResultsRecordSettings: configurations are recorded with snake_case keys and enums by name,
+// and a results file loads back through the helpers notebooks use.
+func TestResultsRecordSettings(t *testing.T) {
+	for name, want := range map[string]string{"SFTSize": "sft_size", "KLBeta": "kl_beta", "EGCA": "egca", "CEEvery": "ce_every",
+		"LR": "lr", "ClipEps": "clip_eps", "TgtLen": "tgt_len"} {
+		if got := SnakeCase(name); got != want {
+			t.Errorf("SnakeCase(%s) = %s, want %s", name, got, want)
+		}
+	}
+	cfg, _ := QuickRLConfig("rpn-eta")
+	s := RLMethodSettings(cfg)
+	if s["eta-dpo"]["beta"] != 0.1 || s["ppo"]["kl_beta"] != 0.05 || s["eta-dpo"]["group"] != 8 || s["ppo"]["temperature"] != 1.0 {
+		t.Errorf("method settings %v", s)
+	}
+	if _, ok := s["ppo"]["reward"]; !ok {
+		t.Errorf("ppo's reward is not named: %v", s["ppo"])
+	}
+	if !cfg.Quick || !strings.HasSuffix(cfg.OutDir, "rpn-eta-quick") {
+		t.Errorf("quick preset: quick %v, out %s", cfg.Quick, cfg.OutDir)
+	}
+	dir := t.TempDir()
+	res := &RLResults{Provenance: newProvenance("rpn-eta", true, []string{"kernel", "run"}), Config: cfg}
+	if _, err := WriteJSON(dir, "results.json", res); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(ResultsPath(dir))
+	for _, want := range []string{`"dialect": "rpn-ext"`, `"sft_size": 200`, `"quick": true`, `"go": "go`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("results.json lacks %s", want)
+		}
+	}
+	back, err := LoadRLResults(ResultsPath(dir))
+	if err != nil || back.Config.Dialect != cfg.Dialect || back.Config.SFTSize != 200 {
+		t.Errorf("loaded %+v, %v", back, err)
+	}
+	if _, err := LoadDEFResults(ResultsPath(dir)); err == nil {
+		t.Errorf("an RL results file loaded as rpn-def's")
+	}
+	if _, err := LoadRLResults(filepath.Join(dir, "none.json")); err == nil || !strings.Contains(err.Error(), "run the experiment first") {
+		t.Errorf("missing file: %v", err)
 	}
 }

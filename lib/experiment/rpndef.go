@@ -57,26 +57,30 @@ func Routines(lambda float64) map[string]Routine {
 
 // DEFConfig configures the rpn-def experiment.
 type DEFConfig struct {
-	Dialect     rpn.Dialect
-	DataDir     string  // load train/val/test.jsonl from here instead of generating the data set
-	DataSeed    uint64  // data generator seed
-	TrainSize   int     // use only the first TrainSize training examples (0: all)
-	EvalSize    int     // use only the first EvalSize val and test examples (0: all)
-	Epochs      int     // generator epochs per routine (seed: 20)
-	Batch       int     // batch size
-	Seed        int64   // model seed (weights, shuffling, inputs, Gumbel noise)
-	LR          float64 // Adam learning rate of the generator
-	LRFinal     float64 // the learning rate decays linearly to LR*LRFinal at the last epoch (0: constant)
-	Lambda      float64 // DEF weight λ (seed's tuned value: 0.00039)
-	ProxyEpochs int     // proxy pre-training epochs
-	ProxyLR     float64
-	Routines    []string // names from Routines
-	Backend     string
-	OutDir      string
-	GradCheck   int // programs used to measure the proxy's gradient quality (0: skip)
-	TuneTrials  int // TPE trials per routine before the final run (0: no tuning)
-	TuneEpochs  int // epochs per tuning trial
-	Log         io.Writer
+	Dialect     rpn.Dialect `json:"dialect"`
+	DataDir     string      `json:"data_dir,omitempty"` // load train/val/test.jsonl from here instead of generating the data set
+	DataSeed    uint64      `json:"data_seed"`          // data generator seed (unused with DataDir)
+	TrainSize   int         `json:"train_size"`         // use only the first TrainSize training examples (0: all)
+	EvalSize    int         `json:"eval_size"`          // use only the first EvalSize val and test examples (0: all)
+	Epochs      int         `json:"epochs"`             // generator epochs per routine (seed: 20)
+	Batch       int         `json:"batch"`              // batch size
+	Seed        int64       `json:"seed"`               // model seed (weights, shuffling, inputs, Gumbel noise)
+	LR          float64     `json:"lr"`                 // Adam learning rate of the generator
+	LRFinal     float64     `json:"lr_final"`           // the learning rate decays linearly to LR*LRFinal at the last epoch (0: constant)
+	Lambda      float64     `json:"lambda"`             // DEF weight λ (seed's tuned value: 0.00039)
+	ProxyEpochs int         `json:"proxy_epochs"`       // proxy pre-training epochs
+	ProxyLR     float64     `json:"proxy_lr"`
+	Routines    []string    `json:"routines"` // names from Routines
+	Backend     string      `json:"backend"`
+	OutDir      string      `json:"out_dir"`
+	GradCheck   int         `json:"grad_check"`  // programs used to measure the proxy's gradient quality (0: skip)
+	TuneTrials  int         `json:"tune_trials"` // TPE trials per routine before the final run (0: no tuning)
+	TuneEpochs  int         `json:"tune_epochs"` // epochs per tuning trial (0: Epochs/4)
+	// Quick marks the smoke-test preset (QuickDEFConfig): its numbers say nothing about the method.
+	Quick bool `json:"quick"`
+	// Command is the command line that asked for the run, recorded in the results (set by the CLI).
+	Command []string  `json:"-"`
+	Log     io.Writer `json:"-"`
 }
 
 // DefaultDEFConfig is the main job: baseline and DEF, 20 epochs each, on the CPU default.
@@ -86,10 +90,12 @@ func DefaultDEFConfig() DEFConfig {
 		OutDir: "out/rpn-def", GradCheck: 200, Log: os.Stderr}
 }
 
-// QuickDEFConfig is a minutes-long smoke version for CI and notebooks' quick mode.
+// QuickDEFConfig is a minutes-long smoke version for CI and notebooks' quick mode. It writes to
+// its own folder (out/rpn-def-quick), never over a full run's results.
 func QuickDEFConfig() DEFConfig {
 	c := DefaultDEFConfig()
 	c.TrainSize, c.EvalSize, c.Epochs, c.ProxyEpochs, c.GradCheck = 512, 128, 2, 2, 20
+	c.Quick, c.OutDir = true, "out/rpn-def-quick"
 	return c
 }
 
@@ -116,12 +122,14 @@ type RoutineResult struct {
 	MsPerStep float64          `json:"ms_per_step"`
 }
 
-// DEFResults is what the rpn-def experiment writes to results.json.
+// DEFResults is what the rpn-def experiment writes to results.json: its provenance (command,
+// build, hardware, date, quick), the resolved configuration of the experiment, the generator and
+// the proxy, and the numbers.
 type DEFResults struct {
-	Experiment   string             `json:"experiment"`
-	Date         string             `json:"date"`
-	Hardware     string             `json:"hardware"`
+	Provenance
 	Config       DEFConfig          `json:"config"`
+	Model        map[string]any     `json:"model"` // the generator's settings and vocabulary sizes
+	Proxy        map[string]any     `json:"proxy"` // the proxy executor's settings
 	Seed         map[string]float64 `json:"seed_000"`
 	ProxyMSE     float64            `json:"proxy_val_mse"`
 	ProxyVar     float64            `json:"proxy_val_output_variance"`
@@ -153,6 +161,14 @@ func RunDEF(cfg DEFConfig) (*DEFResults, error) {
 		return nil, err
 	}
 	res := s.res
+	// Each routine's results are written as it finishes (complete: false until the last).
+	save := func() error {
+		res.Seconds = since(start)
+		if _, err := WriteJSON(cfg.OutDir, "results.json", res); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(cfg.OutDir, "accuracy.svg"), []byte(DEFPlot(res).SVG()), 0o644)
+	}
 	for _, name := range cfg.Routines {
 		r := s.known[name]
 		if cfg.TuneTrials > 0 {
@@ -168,42 +184,77 @@ func RunDEF(cfg DEFConfig) (*DEFResults, error) {
 			return nil, fmt.Errorf("routine %s: %w", name, err)
 		}
 		res.Routines = append(res.Routines, *out)
-	}
-	res.Seconds = since(start)
-	if _, err := WriteJSON(cfg.OutDir, "results.json", res); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(cfg.OutDir, "accuracy.svg"), []byte(DEFPlot(res).SVG()), 0o644); err != nil {
-		return nil, err
+		res.Complete = len(res.Routines) == len(cfg.Routines)
+		if err := save(); err != nil {
+			return nil, err
+		}
 	}
 	return res, nil
 }
 
-func setupDEF(cfg DEFConfig) (*defSetup, error) {
-	log := cfg.Log
-	if cfg.Epochs <= 0 || cfg.Batch <= 0 || cfg.LR <= 0 || cfg.Lambda < 0 || cfg.TuneTrials < 0 {
-		return nil, fmt.Errorf("rpn-def: bad config: epochs %d, batch %d, lr %g, lambda %g, tune trials %d",
-			cfg.Epochs, cfg.Batch, cfg.LR, cfg.Lambda, cfg.TuneTrials)
+// check validates the configuration and returns the routines it knows.
+func (cfg DEFConfig) check() (map[string]Routine, error) {
+	if cfg.Epochs <= 0 || cfg.Batch <= 0 || cfg.LR <= 0 || cfg.Lambda < 0 || cfg.TuneTrials < 0 || cfg.TuneEpochs < 0 ||
+		cfg.TrainSize < 0 || cfg.EvalSize < 0 || cfg.ProxyEpochs <= 0 || cfg.ProxyLR <= 0 || cfg.GradCheck < 0 || cfg.LRFinal < 0 {
+		return nil, fmt.Errorf("rpn-def: bad config: epochs %d, batch %d, lr %g, lr final %g, lambda %g, tune trials %d, tune epochs %d, "+
+			"train size %d, eval size %d, proxy epochs %d, proxy lr %g, grad check %d",
+			cfg.Epochs, cfg.Batch, cfg.LR, cfg.LRFinal, cfg.Lambda, cfg.TuneTrials, cfg.TuneEpochs, cfg.TrainSize, cfg.EvalSize,
+			cfg.ProxyEpochs, cfg.ProxyLR, cfg.GradCheck)
 	}
 	known := Routines(cfg.Lambda)
-	for _, name := range cfg.Routines {
+	if len(cfg.Routines) == 0 {
+		return nil, fmt.Errorf("rpn-def: no routine to train")
+	}
+	for i, name := range cfg.Routines {
 		if _, ok := known[name]; !ok {
 			return nil, fmt.Errorf("rpn-def: unknown routine %q (known: %s)", name, strings.Join(sortedKeys(known), ", "))
 		}
+		if slices.Contains(cfg.Routines[:i], name) {
+			return nil, fmt.Errorf("rpn-def: routine %q listed twice", name)
+		}
+		if name != "baseline" && cfg.Lambda == 0 {
+			return nil, fmt.Errorf("rpn-def: routine %q with λ = 0 would train plain CE, as the baseline does", name)
+		}
+	}
+	return known, nil
+}
+
+// modelSettings are a generator's settings and vocabulary sizes, as results record them.
+func modelSettings(m *seq2seq.Model) map[string]any {
+	s := Settings(m.Cfg)
+	s["description_vocab"], s["program_vocab"] = m.Src.Size(), m.Tgt.Size()
+	return s
+}
+
+// proxyDefault is the proxy executor's configuration in rpn-def.
+func proxyDefault() proxy.Config { return proxy.DefaultConfig() }
+
+func setupDEF(cfg DEFConfig) (*defSetup, error) {
+	log := cfg.Log
+	known, err := cfg.check()
+	if err != nil {
+		return nil, err
 	}
 	backend, err := Backend(cfg.Backend)
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckOutDir(cfg.OutDir); err != nil {
+		return nil, fmt.Errorf("rpn-def: %w", err)
+	}
 	split, err := loadOrGenerate(cfg.Dialect, cfg.DataDir, cfg.DataSeed)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.TrainSize > 0 && cfg.TrainSize < len(split.Train) {
+	if cfg.TrainSize > len(split.Train) || cfg.EvalSize > min(len(split.Val), len(split.Test)) {
+		return nil, fmt.Errorf("rpn-def: %d training and %d evaluation examples requested, the data set has %d and %d/%d",
+			cfg.TrainSize, cfg.EvalSize, len(split.Train), len(split.Val), len(split.Test))
+	}
+	if cfg.TrainSize > 0 {
 		split.Train = split.Train[:cfg.TrainSize]
 	}
 	if cfg.EvalSize > 0 {
-		split.Val, split.Test = split.Val[:min(cfg.EvalSize, len(split.Val))], split.Test[:min(cfg.EvalSize, len(split.Test))]
+		split.Val, split.Test = split.Val[:cfg.EvalSize], split.Test[:cfg.EvalSize]
 	}
 	m := seq2seq.NewModel(seq2seq.DefaultConfig(), cfg.Dialect, split.Train)
 	s := &defSetup{backend: backend, model: m, split: split, known: known}
@@ -216,8 +267,8 @@ func setupDEF(cfg DEFConfig) (*defSetup, error) {
 	if s.test, err = m.Prepare(split.Test); err != nil {
 		return nil, fmt.Errorf("test data: %w", err)
 	}
-	res := &DEFResults{Experiment: "rpn-def", Date: time.Now().UTC().Format("2006-01-02"), Hardware: Hardware(),
-		Config: cfg, Seed: Seed000}
+	res := &DEFResults{Provenance: newProvenance("rpn-def", cfg.Quick, cfg.Command), Config: cfg, Seed: Seed000,
+		Model: modelSettings(m), Proxy: Settings(proxyDefault())}
 	res.Config.Log = nil
 	s.res = res
 	logf(log, "rpn-def: %d/%d/%d examples, backend %s, %s\n", s.train.Len(), s.val.Len(), s.test.Len(), backend.Name(), res.Hardware)
@@ -227,7 +278,7 @@ func setupDEF(cfg DEFConfig) (*defSetup, error) {
 		return s, nil
 	}
 	t0 := time.Now()
-	px, err := proxy.New(backend, proxy.DefaultConfig(), m.Tgt, cfg.Dialect, cfg.Batch, cfg.Seed)
+	px, err := proxy.New(backend, proxyDefault(), m.Tgt, cfg.Dialect, cfg.Batch, cfg.Seed)
 	if err != nil {
 		return nil, err
 	}

@@ -52,13 +52,22 @@ func TestRunDEFRejectsBadConfig(t *testing.T) {
 	if _, err := RunDEF(cfg); err == nil || !strings.Contains(err.Error(), `unknown routine "nope"`) {
 		t.Fatalf("got %v", err)
 	}
-	cfg = QuickDEFConfig()
-	cfg.Epochs = 0
-	if _, err := RunDEF(cfg); err == nil {
-		t.Fatal("zero epochs must be an error")
+	for _, bad := range []func(*DEFConfig){
+		func(c *DEFConfig) { c.Epochs = 0 },
+		func(c *DEFConfig) { c.Routines = []string{"baseline", "baseline"} },
+		func(c *DEFConfig) { c.Lambda = 0 }, // "def" would be plain CE
+		func(c *DEFConfig) { c.TrainSize = 9000 },
+		func(c *DEFConfig) { c.OutDir = "/proc/no/such/dir" },
+	} {
+		cfg = QuickDEFConfig()
+		cfg.OutDir = t.TempDir()
+		bad(&cfg)
+		if _, err := RunDEF(cfg); err == nil {
+			t.Errorf("bad config accepted: %+v", cfg)
+		}
 	}
 	cfg = QuickDEFConfig()
-	cfg.DataDir = t.TempDir()
+	cfg.DataDir, cfg.OutDir = t.TempDir(), t.TempDir()
 	if _, err := RunDEF(cfg); err == nil || !strings.Contains(err.Error(), "train.jsonl") {
 		t.Fatalf("missing data dir: %v", err)
 	}

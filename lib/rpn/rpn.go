@@ -35,6 +35,17 @@ func (d Dialect) String() string {
 	return "rpn"
 }
 
+// MarshalText writes the dialect by name ("rpn", "rpn-ext"), so configurations in results files
+// read as they are typed on the command line.
+func (d Dialect) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText reads a dialect's name.
+func (d *Dialect) UnmarshalText(b []byte) error {
+	v, err := ParseDialect(string(b))
+	*d = v
+	return err
+}
+
 // ParseDialect maps "rpn" and "rpn-ext" to a Dialect.
 func ParseDialect(name string) (Dialect, error) {
 	switch name {

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/execfeed/execfeed/lib/experiment"
+)
+
+// errWouldTrain stops an experiment whose flags passed every check, before it trains.
+var errWouldTrain = errors.New("would train")
+
+// stopBeforeTraining makes every experiment return errWouldTrain instead of training.
+func stopBeforeTraining(t *testing.T) {
+	old := beforeTraining
+	beforeTraining = func() error { return errWouldTrain }
+	t.Cleanup(func() { beforeTraining = old })
+}
+
+// TestCLIRejectsBadInput: every bad command line exits non-zero with a message naming the flag
+// (or the word) at fault, before any training starts.
+func TestCLIRejectsBadInput(t *testing.T) {
+	stopBeforeTraining(t)
+	t.Chdir(t.TempDir()) // nothing a case writes lands in the repository
+	cases := []struct {
+		cmd  string
+		args string
+		want string // in the error
+	}{
+		// Leftover words.
+		{"run", "rpn-def --quick --routines baseline def --out DIR", `"def"`},
+		{"run", "rpn-def baseline --quick", `"baseline"`},
+		{"run", "rpn-egca --quick extra", `"extra"`},
+		{"run", "--out x", "-from"},
+		{"run", "nope", `"nope"`},
+		// Zero, negative, not a number.
+		{"run", "rpn-def --epochs -5", "-epochs"},
+		{"run", "rpn-def --train-size 0", "-train-size"},
+		{"run", "rpn-def --eval-size -1", "-eval-size"},
+		{"run", "rpn-def --proxy-epochs -3", "-proxy-epochs"},
+		{"run", "rpn-def --grad-check -7", "-grad-check"},
+		{"run", "rpn-def --tune -1", "-tune"},
+		{"run", "rpn-def --tune 2 --tune-epochs -4", "-tune-epochs"},
+		{"run", "rpn-def --lr 0", "-lr"},
+		{"run", "rpn-def --lr nan", "-lr"},
+		{"run", "rpn-def --seed x", "-seed"},
+		{"run", "rpn-def --data-seed -1", "-data-seed"},
+		{"run", "rpn-egca --iters -3", "-iters"},
+		{"run", "rpn-egca --samples -1", "-samples"},
+		{"run", "rpn-egca --eval-size -1", "-eval-size"},
+		{"run", "py-grpo --workers -2", "-workers"},
+		{"run", "py-grpo --workers 0", "-workers"},
+		{"run", "rpn-egca --eps-high -0.1", "-eps-high"},
+		// Duplicates and unknown entries.
+		{"run", "rpn-egca --seeds 1,1", "-seeds"},
+		{"run", "rpn-egca --seeds 1,01", "-seeds"},
+		{"run", "rpn-egca --methods sft,sft", "-methods"},
+		{"run", "rpn-def --routines baseline,baseline", "-routines"},
+		{"run", "rpn-egca --methods grpo,", "-methods"},
+		{"run", "rpn-egca --iters 3 --iters 4", "-iters"},
+		{"run", "rpn-egca --quick --quick", "-quick"},
+		{"run", "rpn-egca --loss grpo++", "-loss"},
+		{"run", "rpn-def --dialect rpn-plus", "-dialect"},
+		// Contradictions.
+		{"run", "rpn-def --lambda 0 --routines def", "-lambda"},
+		{"run", "rpn-def --routines baseline --lambda 0.1", "-lambda"},
+		{"run", "rpn-def --routines baseline --grad-check 5", "-grad-check"},
+		{"run", "rpn-def --tune-epochs 2", "-tune-epochs"},
+		{"run", "rpn-def --data DIR --data-seed 3", "-data"},
+		{"run", "rpn-coderl --methods egca", "-methods"},
+		{"run", "rpn-egca --workers 2", "-workers"},
+		{"run", "py-grpo --workers 2 --exec http://127.0.0.1:1", "-workers"},
+		{"run", "rpn-egca --methods sft --scale batch", "-scale"},
+		// The output folder and the backend are checked before training.
+		{"run", "rpn-egca --quick --out /proc/no/such/dir", "-out"},
+		{"run", "rpn-egca --quick --backend xla:/abs/pjrt.so", "-tags xla"},
+		{"run", "rpn-def --quick --backend tpu", "-backend"},
+		{"run", "--from no-such-results.json", "-from"},
+		// Other commands.
+		{"eval", "--problems p.jsonl --samples s.jsonl --workers -2", "-workers"},
+		{"eval", "--problems p.jsonl --samples s.jsonl --workers 0", "-workers"},
+		{"eval", "--problems p.jsonl --samples s.jsonl --timeout 0s", "-timeout"},
+		{"eval", "--problems p.jsonl --samples s.jsonl --memory-mb 0", "-memory-mb"},
+		{"eval", "--problems p.jsonl --samples s.jsonl --k 1,1", "-k"},
+		{"eval", "--problems p.jsonl --samples s.jsonl --k 0", "-k"},
+		{"eval", "--problems p.jsonl --samples s.jsonl --workers 2 --exec http://127.0.0.1:1", "-workers"},
+		{"eval", "--problems p.jsonl --samples s.jsonl extra", `"extra"`},
+		{"eval", "--problems p.jsonl", "-samples"},
+		{"notebooks", "-parallel -3", "-parallel"},
+		{"notebooks", "-parallel 0", "-parallel"},
+		{"notebooks", "-cell-timeout 0s", "-cell-timeout"},
+		{"notebooks", "nope.ipynb", "nope.ipynb"},
+		{"script", "-timeout -1s x.go", "-timeout"},
+		{"script", "-timeout 1s -timeout 2s x.go", "-timeout"},
+		{"install", "--check extra", `"extra"`},
+		{"install", "--backend xla:/abs/pjrt.so --check", "-tags xla"},
+	}
+	for _, tc := range cases {
+		args := strings.Fields(tc.args)
+		err := commands[tc.cmd].run(args)
+		if err == nil || errors.Is(err, errWouldTrain) || !strings.Contains(err.Error(), tc.want) && !names(err, strings.TrimPrefix(tc.want, "-")) {
+			t.Errorf("kernel %s %s: err = %v, want an error naming %s", tc.cmd, tc.args, err, tc.want)
+		}
+		if code := exitCode(tc.cmd, err, &bytes.Buffer{}); err != nil && !errors.Is(err, errWouldTrain) && code == 0 {
+			t.Errorf("kernel %s %s: exit status 0", tc.cmd, tc.args)
+		}
+	}
+}
+
+// names reports whether err names flag (as -flag, or as flag's own errors do for booleans:
+// "boolean flag quick").
+func names(err error, flag string) bool {
+	return err != nil && (strings.Contains(err.Error(), "-"+flag) || strings.Contains(err.Error(), "flag "+flag+":"))
+}
+
+// TestCLIEveryFlagChecked gives every integer flag of every experiment 0 (where 0 is not a
+// meaning of its own), a negative value, and every flag twice: each is an error naming the flag.
+func TestCLIEveryFlagChecked(t *testing.T) {
+	stopBeforeTraining(t)
+	t.Chdir(t.TempDir())
+	for _, e := range experimentCmds {
+		c := newCLI("run " + e.name)
+		e.flags(c)
+		c.fs.VisitAll(func(f *flag.Flag) {
+			var bad []string
+			switch v := f.Value.(type) {
+			case *intValue:
+				bad = append(bad, "-1")
+				if v.min > 0 {
+					bad = append(bad, "0")
+				}
+			case *floatValue:
+				bad = append(bad, "-1")
+			}
+			for _, b := range bad {
+				err := runExperiment([]string{e.name, "-" + f.Name, b})
+				if err == nil || errors.Is(err, errWouldTrain) || !names(err, f.Name) {
+					t.Errorf("run %s -%s %s: %v", e.name, f.Name, b, err)
+				}
+			}
+			twice := f.DefValue
+			switch v := f.Value.(type) {
+			case *intValue:
+				twice = strconv.Itoa(max(v.min, 1))
+			case *floatValue:
+				twice = "0.5"
+			case *boolValue, *stringValue, *listValue:
+				if twice == "" || twice == "false" {
+					twice = "1" // true, and a well-formed string or list
+				}
+			}
+			args := []string{e.name, "-" + f.Name + "=" + twice, "-" + f.Name + "=" + twice}
+			if err := runExperiment(args); err == nil || !names(err, f.Name) || !strings.Contains(err.Error(), "twice") {
+				t.Errorf("run %v: %v, want an error saying -%s is given twice", args, err, f.Name)
+			}
+		})
+		// The presets themselves pass the checks (and stop before training here).
+		if err := runExperiment([]string{e.name, "-quick"}); !errors.Is(err, errWouldTrain) {
+			t.Errorf("run %s -quick: %v, want it to reach training", e.name, err)
+		}
+	}
+}
+
+// TestCLIHelp: -h exits 0 and lists every experiment's flags.
+func TestCLIHelp(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"rpn-egca", "-h"}, {"rpn-def", "--help"}} {
+		err := runExperiment(args)
+		if !errors.Is(err, flag.ErrHelp) || exitCode("run", err, &bytes.Buffer{}) != 0 {
+			t.Errorf("run %v: %v, want help (exit status 0)", args, err)
+		}
+	}
+	var b bytes.Buffer
+	runUsage(&b)
+	for _, want := range []string{"rpn-def:", "py-grpo:", "-routines", "-tune-epochs", "-methods", "-eps-high", "-workers", "-from"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("kernel run -h does not mention %s", want)
+		}
+	}
+	for _, name := range []string{"eval", "notebooks", "script", "install"} {
+		if err := commands[name].run([]string{"-h"}); exitCode(name, err, &bytes.Buffer{}) != 0 {
+			t.Errorf("kernel %s -h: %v, want exit status 0", name, err)
+		}
+	}
+}
+
+// TestRunFromResultsReproduces runs a quick experiment through the CLI, reruns it from its
+// results file, and checks the rerun's numbers equal the recorded ones, and that a tampered
+// number is reported.
+func TestRunFromResultsReproduces(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a quick experiment twice")
+	}
+	dir := t.TempDir()
+	first := filepath.Join(dir, "first")
+	if err := runExperiment([]string{"rpn-egca", "-quick", "-iters", "2", "-methods", "sft,egca", "-out", first}); err != nil {
+		t.Fatal(err)
+	}
+	path := experiment.ResultsPath(first)
+	rec, err := experiment.LoadRLResults(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rec.Quick || !rec.Complete || rec.Build.Go == "" || len(rec.Command) == 0 || rec.Config.Iters != 2 ||
+		rec.Methods["egca"]["kl_beta"] == nil || rec.Model["attention"] != true {
+		t.Fatalf("results do not record their provenance and settings: quick %v complete %v build %+v command %v iters %d methods %v model %v",
+			rec.Quick, rec.Complete, rec.Build, rec.Command, rec.Config.Iters, rec.Methods, rec.Model)
+	}
+	second := filepath.Join(dir, "second")
+	if err := runExperiment([]string{"-from", path, "-out", second}); err != nil {
+		t.Fatalf("rerun: %v", err)
+	}
+	again, err := experiment.LoadRLResults(experiment.ResultsPath(second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := experiment.DiffResults(rec, again); len(d) > 0 || len(again.Runs) != 2 {
+		t.Fatalf("the rerun differs: %v", d)
+	}
+	rec.Runs[1].Test.Greedy.Exact += 0.01
+	if d := experiment.DiffResults(rec, again); len(d) != 1 || !strings.Contains(d[0], "runs[1].test.greedy.exact") {
+		t.Fatalf("a changed number is not reported: %v", d)
+	}
+	if err := runExperiment([]string{"-from", path, "-out", first}); err == nil {
+		t.Errorf("a rerun over the recorded results was accepted")
+	}
+	if _, err := os.Stat(filepath.Join(second, "curves.svg")); err != nil {
+		t.Error(err)
+	}
+}
