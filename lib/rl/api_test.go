@@ -211,10 +211,14 @@ func TestRolloutOfWithPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	adv := make([]float32, len(mask))
-	for k := range ro.N * ro.T {
-		adv[k] = mask[k] * float32(seqAdv[k/ro.T])
+	adv, err := TokenAdvantages(ro, seqAdv)
+	if err != nil {
+		t.Fatal(err)
 	}
+	if adv[0] == 0 || adv[ro.Lengths[0]] != 0 || adv[3*ro.T] != 0 {
+		t.Fatalf("token advantages %v: want row 0's advantage on its %d positions only", adv[:ro.T+1], ro.Lengths[0])
+	}
+	returnsError(t, "TokenAdvantages(short)", "advantages", func() error { _, err := TokenAdvantages(ro, seqAdv[:1]); return err })
 	returnsError(t, "EGCAMask(short advantages)", "advantages", func() error {
 		_, err := EGCAMask(ro, seqAdv[:2], adv, mask)
 		return err

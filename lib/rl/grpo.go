@@ -153,6 +153,24 @@ func ScaledAdvantages(rewards []float64, g int, scale string) (adv []float64, eq
 	return adv, equal / float64(max(groups, 1)), nil
 }
 
+// TokenAdvantages puts each real row's advantage seqAdv[r] on every generated position of the
+// row, [B,T] (0 elsewhere): GRPO's token advantages, which EGCAMask then localises.
+func TokenAdvantages(ro *Rollout, seqAdv []float64) ([]float32, error) {
+	if err := ro.tokenShape(); err != nil {
+		return nil, err
+	}
+	if len(seqAdv) != ro.N {
+		return nil, fmt.Errorf("rl: %d advantages for %d rows", len(seqAdv), ro.N)
+	}
+	adv := make([]float32, len(ro.Tokens))
+	for r := range ro.N {
+		for t := range ro.Lengths[r] {
+			adv[r*ro.T+t] = float32(seqAdv[r])
+		}
+	}
+	return adv, nil
+}
+
 // Iterate samples Group programs for each prompt of rows (rows must list each prompt Group
 // times in a row, as Prompts does) and runs Cfg.Epochs updates.
 func (m *GRPO) Iterate(rows []int) (Stats, error) {
@@ -177,11 +195,9 @@ func (m *GRPO) Iterate(rows []int) (Stats, error) {
 	if err != nil {
 		return nil, err
 	}
-	adv := make([]float32, len(ro.Tokens))
-	for r := range ro.N {
-		for t := range ro.Lengths[r] {
-			adv[r*ro.T+t] = float32(seqAdv[r])
-		}
+	adv, err := TokenAdvantages(ro, seqAdv)
+	if err != nil {
+		return nil, err
 	}
 	if m.Cfg.EGCA {
 		n, err := EGCAMask(ro, seqAdv, adv, mask)
