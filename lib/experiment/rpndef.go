@@ -38,12 +38,14 @@ type Routine struct {
 	TauStart        float64 `json:"tau_start"`        // Gumbel-softmax temperature at epoch 0
 	TauEnd          float64 `json:"tau_end"`          // ... at the last epoch (geometric schedule)
 	WarmupEpochs    int     `json:"warmup_epochs"`    // λ grows linearly from 0 over these epochs (-1: half the epochs)
+	Exact           bool    `json:"exact,omitempty"`  // DEF through the exact soft stack machine (def.Exact), not the learned proxy
 	LR              float64 `json:"lr,omitempty"`     // overrides DEFConfig.LR (set by tuning)
 }
 
 // Routines are the routines the rpn-def experiment knows by name. "def" is seed 000's method
 // with its tuned λ; the "-strong" routines use 100x that λ so the functional term matters, and
-// the two fixes (annealed straight-through, λ warm-up) are tried against it.
+// the two fixes (annealed straight-through, λ warm-up) are tried against it. The "def-exact"
+// routines train through the exact differentiable executor (def.Exact) instead of the proxy.
 func Routines(lambda float64) map[string]Routine {
 	strong := 100 * lambda
 	return map[string]Routine{
@@ -52,6 +54,8 @@ func Routines(lambda float64) map[string]Routine {
 		"def-strong":        {Name: "def-strong", Lambda: strong, TauStart: 1, TauEnd: 1},
 		"def-strong-st":     {Name: "def-strong-st", Lambda: strong, StraightThrough: true, TauStart: 2, TauEnd: 0.2},
 		"def-strong-warmup": {Name: "def-strong-warmup", Lambda: strong, TauStart: 1, TauEnd: 1, WarmupEpochs: -1},
+		"def-exact":         {Name: "def-exact", Lambda: lambda, TauStart: 1, TauEnd: 1, Exact: true},
+		"def-exact-strong":  {Name: "def-exact-strong", Lambda: strong, TauStart: 1, TauEnd: 1, Exact: true},
 	}
 }
 
@@ -274,7 +278,7 @@ func setupDEF(cfg DEFConfig) (*defSetup, error) {
 	logf(log, "rpn-def: %d/%d/%d examples, backend %s, %s\n", s.train.Len(), s.val.Len(), s.test.Len(), backend.Name(), res.Hardware)
 
 	// The proxy executor, pre-trained on the training programs.
-	if !slices.ContainsFunc(cfg.Routines, func(n string) bool { return known[n].Lambda > 0 }) {
+	if !slices.ContainsFunc(cfg.Routines, func(n string) bool { return known[n].Lambda > 0 && !known[n].Exact }) {
 		return s, nil
 	}
 	t0 := time.Now()
@@ -343,16 +347,17 @@ func runRoutine(s *defSetup, cfg DEFConfig, r Routine, epochs int, log io.Writer
 	if r.Lambda == 0 {
 		step, err = gen.CEStep(opt)
 	} else {
-		if err := def.AttachProxy(gen, px); err != nil {
-			return nil, err
+		exec, inputs, xerr := defExecutor(gen, px, r, cfg.Dialect)
+		if xerr != nil {
+			return nil, xerr
 		}
-		step, err = def.Step(gen, px.Proxy, opt, r.StraightThrough)
+		step, err = def.Step(gen, exec, opt, r.StraightThrough)
 		extra = func(b seq2seq.Batch) ([]any, error) {
 			progs := make([][]string, len(b.Index))
 			for i, idx := range b.Index {
 				progs[i] = split.Train[idx].ProgramTokens()
 			}
-			in, outs, err := proxy.Targets(cfg.Dialect, progs, px.RandomInputs(inputRng, len(progs)), px.Cfg.K)
+			in, outs, err := proxy.Targets(cfg.Dialect, progs, inputs.RandomInputs(inputRng, len(progs)), inputs.Cfg.K)
 			if err != nil {
 				return nil, fmt.Errorf("reference outputs: %w", err)
 			}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+
+	"github.com/execfeed/execfeed/lib/experiment"
+)
+
+func init() {
+	registerExperiment(experimentCmd{name: "rpn-def-sizes",
+		summary: "seed 000's question where CE has room: accuracy vs training-set size for CE, DEF (learned proxy), DEF (exact executor)",
+		flags:   defSizesFlags})
+}
+
+func defSizesFlags(c *cli) func() error {
+	full, quick := experiment.DefaultSweepConfig(), experiment.QuickSweepConfig()
+	common := newCommonFlags(c, "rpn-def-sizes", func(q bool) string {
+		if q {
+			return quick.OutDir
+		}
+		return full.OutDir
+	}, "iid sizes 100 and 400, length 100, 2 seeds, 20 steps")
+	strs := func(xs []int) []string {
+		out := make([]string, len(xs))
+		for i, x := range xs {
+			out[i] = strconv.Itoa(x)
+		}
+		return out
+	}
+	var seedStrs []string
+	for _, s := range full.Seeds {
+		seedStrs = append(seedStrs, strconv.FormatInt(s, 10))
+	}
+	known := slices.Sorted(func(yield func(string) bool) {
+		for name := range experiment.Routines(full.Lambda) {
+			if !yield(name) {
+				return
+			}
+		}
+	})
+	routines := c.list("routines", full.Routines, known, "routines to train at every size, comma-separated")
+	splits := c.list("splits", full.Splits, []string{experiment.SplitIID, experiment.SplitLength}, "splits: iid (seed 000's) and length (train on 1-2 steps, test on 3)")
+	sizes := c.list("sizes", strs(full.Sizes), nil, "training-set sizes of the iid split, comma-separated (0: all of it)")
+	lengthSizes := c.list("length-sizes", strs(full.LengthSizes), nil, "training-set sizes of the length split, comma-separated (0: all of it)")
+	seeds := c.list("seeds", seedStrs, nil, "model seeds, comma-separated")
+	steps := c.int("steps", full.Steps, 1, fmt.Sprintf("optimizer steps per run at every size (quick: %d)", quick.Steps))
+	epochExamples := c.int("epoch-examples", full.EpochExamples, 0, "repeat a small training set up to this many examples per epoch (evaluation after each)")
+	evalSize := c.int("eval-size", full.EvalSize, 0, fmt.Sprintf("validation and test examples per split, 0: all (quick: %d)", quick.EvalSize))
+	dataSeed := c.uint64("data-seed", full.DataSeed, "data generator seed")
+	lr := c.float("lr", full.LR, true, "generator learning rate")
+	lambda := c.float("lambda", full.Lambda, true, "DEF weight λ (seed 000's tuned value)")
+	proxyEpochs := c.int("proxy-epochs", full.ProxyEpochs, 1, fmt.Sprintf("proxy pre-training epochs per seed (quick: %d)", quick.ProxyEpochs))
+	gradCheck := c.int("grad-check", full.GradCheck, 0, fmt.Sprintf("validation programs for the gradient-quality check, 0 skips it (quick: %d)", quick.GradCheck))
+	return func() error {
+		cfg := full
+		if *common.quick {
+			cfg = quick
+		}
+		cfg.Routines, cfg.Splits, cfg.DataSeed, cfg.LR, cfg.Lambda = *routines, *splits, *dataSeed, *lr, *lambda
+		cfg.Backend, cfg.Command = *common.backend, os.Args
+		for _, o := range []struct {
+			name string
+			v    []string
+			into *[]int
+		}{{"sizes", *sizes, &cfg.Sizes}, {"length-sizes", *lengthSizes, &cfg.LengthSizes}} {
+			if !c.set(o.name) {
+				continue
+			}
+			n, err := ints(o.name, o.v)
+			if err != nil {
+				return err
+			}
+			*o.into = nil
+			for _, x := range n {
+				*o.into = append(*o.into, int(x))
+			}
+		}
+		if c.set("seeds") {
+			n, err := ints("seeds", *seeds)
+			if err != nil {
+				return err
+			}
+			cfg.Seeds = n
+		}
+		for _, o := range []struct {
+			name string
+			v    int
+			into *int
+		}{{"steps", *steps, &cfg.Steps}, {"epoch-examples", *epochExamples, &cfg.EpochExamples}, {"eval-size", *evalSize, &cfg.EvalSize},
+			{"proxy-epochs", *proxyEpochs, &cfg.ProxyEpochs}, {"grad-check", *gradCheck, &cfg.GradCheck}} {
+			if c.set(o.name) {
+				*o.into = o.v
+			}
+		}
+		var err error
+		if cfg.OutDir, err = common.prepare(); err != nil {
+			return err
+		}
+		res, err := experiment.RunDEFSizes(cfg)
+		if err != nil {
+			return err
+		}
+		header, rows := experiment.SweepTable(res)
+		printTable(header, rows)
+		for _, g := range res.Gradients {
+			fmt.Printf("seed %d: proxy MSE %.0f (output variance %.0f); gradient vs interpreter: proxy cosine %.3f sign %.1f%%, exact cosine %.3f sign %.1f%% (%d directions)\n",
+				g.Seed, g.ProxyMSE, g.ProxyVar, g.Proxy.MeanCosine, 100*g.Proxy.SignAgreement, g.Exact.MeanCosine, 100*g.Exact.SignAgreement, g.Proxy.Directions)
+		}
+		fmt.Printf("wrote %s/results.json and the plots (%.0fs)\n", cfg.OutDir, res.Seconds)
+		return nil
+	}
+}

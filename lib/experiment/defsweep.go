@@ -1,0 +1,471 @@
+package experiment
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gomlx/compute"
+
+	"github.com/execfeed/execfeed/lib/def"
+	"github.com/execfeed/execfeed/lib/metrics"
+	"github.com/execfeed/execfeed/lib/proxy"
+	"github.com/execfeed/execfeed/lib/rpn"
+	"github.com/execfeed/execfeed/lib/seq2seq"
+)
+
+// Splits of the rpn-def-sizes experiment.
+const (
+	// SplitIID is seed 000's split: training, validation and test examples from one distribution.
+	SplitIID = "iid"
+	// SplitLength trains and validates on descriptions of 1-2 steps and tests on 3-step ones:
+	// longer descriptions, and longer programs, than any seen in training.
+	SplitLength = "length"
+)
+
+// SweepConfig configures rpn-def-sizes: CE and DEF routines trained on the first N training
+// examples for several N, several seeds each, on one or more splits.
+type SweepConfig struct {
+	DataSeed uint64   `json:"data_seed"`
+	Splits   []string `json:"splits"` // SplitIID, SplitLength
+	Sizes    []int    `json:"sizes"`  // training-set sizes of the iid split; 0 or more than the split has: all of it
+	// LengthSizes are the training-set sizes of the length split (its training set has ~4,800
+	// examples: the 1-2 step ones).
+	LengthSizes []int    `json:"length_sizes"`
+	Seeds       []int64  `json:"seeds"`    // model seeds (weights, shuffling, inputs, Gumbel noise, the proxy)
+	Routines    []string `json:"routines"` // names from Routines
+	// Steps is the number of optimizer steps of every run, at every size. The training set is
+	// repeated until an epoch has at least EpochExamples examples, validation and test are
+	// evaluated after every epoch, and the number of epochs is Steps / steps per epoch, rounded.
+	Steps         int     `json:"steps"`
+	EpochExamples int     `json:"epoch_examples"`
+	EvalSize      int     `json:"eval_size"` // at most this many val and test examples (0: all)
+	Batch         int     `json:"batch"`
+	LR            float64 `json:"lr"`
+	LRFinal       float64 `json:"lr_final"`
+	Lambda        float64 `json:"lambda"`
+	ProxyEpochs   int     `json:"proxy_epochs"` // the proxy is pre-trained once per seed on all training programs
+	ProxyLR       float64 `json:"proxy_lr"`
+	GradCheck     int     `json:"grad_check"` // validation programs for the gradient-quality check (0: skip)
+	Backend       string  `json:"backend"`
+	OutDir        string  `json:"out_dir"`
+	// Quick marks the smoke-test preset (QuickSweepConfig): its numbers say nothing about the method.
+	Quick   bool      `json:"quick"`
+	Command []string  `json:"command,omitempty"`
+	Log     io.Writer `json:"-"`
+}
+
+// DefaultSweepConfig is the full sweep: 5 sizes from 100 to 8,000 on the iid split and all of
+// the length split's training examples, 3 seeds, CE against DEF through the learned proxy and
+// DEF through the exact executor, 300 steps per run.
+func DefaultSweepConfig() SweepConfig {
+	d := DefaultDEFConfig()
+	return SweepConfig{DataSeed: d.DataSeed, Splits: []string{SplitIID, SplitLength}, Sizes: []int{100, 300, 1000, 3000, 8000}, LengthSizes: []int{0},
+		Seeds: []int64{1, 2, 3}, Routines: []string{"baseline", "def", "def-exact"}, Steps: 300, EpochExamples: 2000, EvalSize: 400,
+		Batch: d.Batch, LR: d.LR, LRFinal: d.LRFinal, Lambda: d.Lambda, ProxyEpochs: d.ProxyEpochs, ProxyLR: d.ProxyLR,
+		GradCheck: 200, OutDir: "out/rpn-def-sizes", Log: os.Stderr}
+}
+
+// QuickSweepConfig is a minutes-long smoke version for CI and notebooks' quick mode.
+func QuickSweepConfig() SweepConfig {
+	c := DefaultSweepConfig()
+	c.Sizes, c.LengthSizes, c.Seeds, c.Steps, c.EpochExamples, c.EvalSize, c.ProxyEpochs, c.GradCheck = []int{100, 400}, []int{100}, []int64{1, 2}, 20, 320, 64, 1, 16
+	c.Quick, c.OutDir = true, "out/rpn-def-sizes-quick"
+	return c
+}
+
+// SweepRun is one routine trained on one training-set size with one seed.
+type SweepRun struct {
+	Split        string           `json:"split"`
+	Size         int              `json:"size"` // training examples actually used
+	Seed         int64            `json:"seed"`
+	Routine      string           `json:"routine"`
+	Epochs       int              `json:"epochs"`
+	Steps        int              `json:"steps"`
+	BestValEpoch int              `json:"best_val_epoch"` // first epoch with the best validation exact match
+	BestVal      metrics.Accuracy `json:"best_val"`
+	Test         metrics.Accuracy `json:"test"`       // at BestValEpoch (model selection on validation)
+	FinalTest    metrics.Accuracy `json:"final_test"` // after the last epoch
+	FinalCE      float64          `json:"final_ce"`
+	FinalMSE     float64          `json:"final_mse,omitempty"`
+	Seconds      float64          `json:"seconds"`
+	MsPerStep    float64          `json:"ms_per_step"`
+	Curve        []EpochRecord    `json:"curve"`
+}
+
+// SweepPoint summarises the seeds of one (split, size, routine).
+type SweepPoint struct {
+	Split      string  `json:"split"`
+	Size       int     `json:"size"`
+	Routine    string  `json:"routine"`
+	Seeds      int     `json:"seeds"`
+	Exact      Spread  `json:"test_exact"`      // test exact match at the best-validation epoch
+	Functional Spread  `json:"test_functional"` // test functional accuracy at the best-validation epoch
+	FinalFunc  Spread  `json:"final_test_functional"`
+	MsPerStep  float64 `json:"ms_per_step"`
+}
+
+// Spread is the mean, sample standard deviation, minimum and maximum over seeds.
+type Spread struct {
+	Mean float64 `json:"mean"`
+	Std  float64 `json:"std"`
+	Min  float64 `json:"min"`
+	Max  float64 `json:"max"`
+}
+
+// SpreadOf summarises xs.
+func SpreadOf(xs []float64) Spread {
+	if len(xs) == 0 {
+		return Spread{Mean: math.NaN(), Std: math.NaN(), Min: math.NaN(), Max: math.NaN()}
+	}
+	s := Spread{Min: slices.Min(xs), Max: slices.Max(xs)}
+	for _, x := range xs {
+		s.Mean += x
+	}
+	s.Mean /= float64(len(xs))
+	if len(xs) > 1 {
+		for _, x := range xs {
+			s.Std += (x - s.Mean) * (x - s.Mean)
+		}
+		s.Std = math.Sqrt(s.Std / float64(len(xs)-1))
+	}
+	return s
+}
+
+// SeedGradients is the gradient quality of both executors on the same programs and inputs.
+type SeedGradients struct {
+	Seed     int64          `json:"seed"`
+	ProxyMSE float64        `json:"proxy_val_mse"`
+	ProxyVar float64        `json:"proxy_val_output_variance"`
+	Proxy    def.GradReport `json:"proxy"`
+	Exact    def.GradReport `json:"exact"`
+}
+
+// SweepResults is what rpn-def-sizes writes to results.json.
+type SweepResults struct {
+	Experiment string            `json:"experiment"`
+	Quick      bool              `json:"quick"`
+	Complete   bool              `json:"complete"` // false while runs are still going
+	Date       string            `json:"date"`
+	Hardware   string            `json:"hardware"`
+	Command    []string          `json:"command,omitempty"`
+	Config     SweepConfig       `json:"config"`
+	Model      seq2seq.Config    `json:"model"`
+	Splits     map[string][3]int `json:"split_sizes"` // available train, val, test examples per split
+	Gradients  []SeedGradients   `json:"gradient_quality,omitempty"`
+	Runs       []SweepRun        `json:"runs"`
+	Points     []SweepPoint      `json:"points"`
+	Seconds    float64           `json:"seconds"`
+}
+
+// SplitExamples makes split name out of the generated data: SplitIID is the data set as it is;
+// SplitLength keeps the examples of at most 2 steps in train and val and the 3-step ones in test.
+func SplitExamples(name string, s rpn.Split) (rpn.Split, error) {
+	switch name {
+	case SplitIID:
+		return s, nil
+	case SplitLength:
+		short := func(e rpn.Example) bool { return DescriptionSteps(e) <= 2 }
+		long := func(e rpn.Example) bool { return DescriptionSteps(e) >= 3 }
+		return rpn.Split{Train: filter(s.Train, short), Val: filter(s.Val, short), Test: filter(s.Test, long)}, nil
+	}
+	return rpn.Split{}, fmt.Errorf("rpn-def-sizes: unknown split %q (known: %s, %s)", name, SplitIID, SplitLength)
+}
+
+// DescriptionSteps counts the steps of a generated description (", then" joins them).
+func DescriptionSteps(e rpn.Example) int { return strings.Count(e.Description, ", then ") + 1 }
+
+func filter(xs []rpn.Example, keep func(rpn.Example) bool) []rpn.Example {
+	var out []rpn.Example
+	for _, x := range xs {
+		if keep(x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func (cfg SweepConfig) check() error {
+	if len(cfg.Splits) == 0 || (slices.Contains(cfg.Splits, SplitIID) && len(cfg.Sizes) == 0) ||
+		(slices.Contains(cfg.Splits, SplitLength) && len(cfg.LengthSizes) == 0) || len(cfg.Seeds) == 0 || len(cfg.Routines) == 0 || cfg.Steps <= 0 ||
+		cfg.EpochExamples < 0 || cfg.EvalSize < 0 || cfg.Batch <= 0 || cfg.LR <= 0 || cfg.LRFinal < 0 || cfg.Lambda <= 0 ||
+		cfg.ProxyEpochs <= 0 || cfg.ProxyLR <= 0 || cfg.GradCheck < 0 || cfg.OutDir == "" {
+		return fmt.Errorf("rpn-def-sizes: bad config %+v", cfg)
+	}
+	known := Routines(cfg.Lambda)
+	for i, name := range cfg.Routines {
+		if _, ok := known[name]; !ok {
+			return fmt.Errorf("rpn-def-sizes: unknown routine %q (known: %s)", name, strings.Join(sortedKeys(known), ", "))
+		}
+		if slices.Contains(cfg.Routines[:i], name) {
+			return fmt.Errorf("rpn-def-sizes: routine %q listed twice", name)
+		}
+	}
+	for _, n := range append(slices.Clone(cfg.Sizes), cfg.LengthSizes...) {
+		if n < 0 || (n > 0 && n < cfg.Batch) {
+			return fmt.Errorf("rpn-def-sizes: training-set size %d (want 0 for all, or at least one batch of %d)", n, cfg.Batch)
+		}
+	}
+	for _, sp := range cfg.Splits {
+		if _, err := SplitExamples(sp, rpn.Split{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// repeatTo repeats examples until there are at least n (whole copies).
+func repeatTo(examples []rpn.Example, n int) []rpn.Example {
+	out := slices.Clone(examples)
+	for len(out) < n {
+		out = append(out, examples...)
+	}
+	return out
+}
+
+// RunDEFSizes runs the rpn-def-sizes experiment and writes results.json, accuracy.svg (test
+// functional accuracy against training-set size, one line per routine, with the seeds' range)
+// and, for the length split, length.svg to cfg.OutDir. Results are written after every run.
+//
+// Every run starts from fresh weights (seed), sees the same number of optimizer steps whatever
+// the size, and is scored on the test set at the epoch of best validation exact match. The
+// program vocabulary and the description vocabulary are built from the whole training split at
+// every size (so that validation and test descriptions never have unknown words); the learned
+// proxy is pre-trained once per seed on all 8,000 training programs (programs only, no
+// descriptions: a proxy needs no paired data), so DEF's executor is the same at every size.
+func RunDEFSizes(cfg SweepConfig) (*SweepResults, error) {
+	start := time.Now()
+	log := cfg.Log
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	backend, err := Backend(cfg.Backend)
+	if err != nil {
+		return nil, err
+	}
+	gen := rpn.DefaultGenConfig(rpn.Basic)
+	gen.Seed = cfg.DataSeed
+	full, err := rpn.Generate(gen)
+	if err != nil {
+		return nil, err
+	}
+	m := seq2seq.NewModel(seq2seq.DefaultConfig(), rpn.Basic, full.Train)
+	known := Routines(cfg.Lambda)
+	res := &SweepResults{Experiment: "rpn-def-sizes", Quick: cfg.Quick, Date: time.Now().UTC().Format(time.RFC3339),
+		Hardware: Hardware(), Command: cfg.Command, Config: cfg, Model: m.Cfg, Splits: map[string][3]int{}}
+	res.Config.Log = nil
+	save := func() error {
+		res.Seconds = since(start)
+		res.Points = SweepPoints(res.Runs)
+		if _, err := WriteJSON(cfg.OutDir, "results.json", res); err != nil {
+			return err
+		}
+		for _, sp := range cfg.Splits {
+			name := "accuracy.svg"
+			if sp != SplitIID {
+				name = sp + ".svg"
+			}
+			if err := os.WriteFile(filepath.Join(cfg.OutDir, name), []byte(SweepPlot(res, sp)), 0o644); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	type prepared struct {
+		split     rpn.Split
+		val, test *seq2seq.Encoded
+	}
+	splits := map[string]prepared{}
+	for _, name := range cfg.Splits {
+		sp, err := SplitExamples(name, full)
+		if err != nil {
+			return nil, err
+		}
+		res.Splits[name] = [3]int{len(sp.Train), len(sp.Val), len(sp.Test)}
+		if cfg.EvalSize > 0 {
+			sp.Val, sp.Test = sp.Val[:min(cfg.EvalSize, len(sp.Val))], sp.Test[:min(cfg.EvalSize, len(sp.Test))]
+		}
+		p := prepared{split: sp}
+		if p.val, err = m.Prepare(sp.Val); err != nil {
+			return nil, fmt.Errorf("%s validation data: %w", name, err)
+		}
+		if p.test, err = m.Prepare(sp.Test); err != nil {
+			return nil, fmt.Errorf("%s test data: %w", name, err)
+		}
+		splits[name] = p
+		logf(log, "rpn-def-sizes: split %s: %d train, %d val, %d test (evaluated on %d/%d)\n", name, len(sp.Train),
+			res.Splits[name][1], res.Splits[name][2], len(sp.Val), len(sp.Test))
+	}
+	needProxy := slices.ContainsFunc(cfg.Routines, func(n string) bool { return known[n].Lambda > 0 && !known[n].Exact })
+	for _, seed := range cfg.Seeds {
+		var px *proxy.Trained
+		if needProxy || cfg.GradCheck > 0 {
+			g, p, err := sweepProxy(backend, cfg, m, full, seed)
+			if err != nil {
+				return nil, err
+			}
+			px = p
+			if g != nil {
+				res.Gradients = append(res.Gradients, *g)
+			}
+		}
+		for _, name := range cfg.Splits {
+			p := splits[name]
+			sizes := cfg.Sizes
+			if name == SplitLength {
+				sizes = cfg.LengthSizes
+			}
+			for _, size := range sizes {
+				train := p.split.Train
+				if size > 0 && size < len(train) {
+					train = train[:size]
+				}
+				if slices.ContainsFunc(res.Runs, func(r SweepRun) bool { return r.Split == name && r.Seed == seed && r.Size == len(train) }) {
+					continue // two sizes above the split's size both mean all of it
+				}
+				rep := repeatTo(train, cfg.EpochExamples)
+				enc, err := m.Prepare(rep)
+				if err != nil {
+					return nil, fmt.Errorf("%s training data: %w", name, err)
+				}
+				perEpoch := len(rep) / cfg.Batch
+				epochs := max(1, int(math.Round(float64(cfg.Steps)/float64(perEpoch))))
+				s := &defSetup{backend: backend, model: m, split: rpn.Split{Train: rep, Val: p.split.Val, Test: p.split.Test},
+					train: enc, val: p.val, test: p.test, proxy: px, known: known}
+				dcfg := DefaultDEFConfig()
+				dcfg.Batch, dcfg.Seed, dcfg.LR, dcfg.LRFinal, dcfg.Lambda = cfg.Batch, seed, cfg.LR, cfg.LRFinal, cfg.Lambda
+				for _, rname := range cfg.Routines {
+					out, err := runRoutine(s, dcfg, known[rname], epochs, nil)
+					if err != nil {
+						return nil, fmt.Errorf("%s size %d seed %d routine %s: %w", name, len(train), seed, rname, err)
+					}
+					run := sweepRun(out, name, len(train), seed, epochs*perEpoch)
+					res.Runs = append(res.Runs, run)
+					logf(log, "%-6s n=%4d seed %d %-10s %2d epochs  best val exact %.1f%% (epoch %d)  test exact %.1f%% func %.1f%%  (%.0fs, %.0f ms/step)\n",
+						name, len(train), seed, rname, epochs, 100*run.BestVal.Exact, run.BestValEpoch, 100*run.Test.Exact,
+						100*run.Test.Functional, run.Seconds, run.MsPerStep)
+					if err := save(); err != nil {
+						return nil, err
+					}
+				}
+			}
+		}
+	}
+	res.Complete = true
+	return res, save()
+}
+
+// sweepProxy pre-trains the proxy for one seed on all training programs and measures its and
+// the exact executor's gradient quality on the same validation programs and inputs.
+func sweepProxy(backend compute.Backend, cfg SweepConfig, m *seq2seq.Model, full rpn.Split, seed int64) (*SeedGradients, *proxy.Trained, error) {
+	t0 := time.Now()
+	px, err := proxy.New(backend, proxy.DefaultConfig(), m.Tgt, rpn.Basic, cfg.Batch, seed)
+	if err != nil {
+		return nil, nil, err
+	}
+	ptrain, err := px.NewData(programs(full.Train), m.Cfg.TgtLen)
+	if err != nil {
+		return nil, nil, err
+	}
+	pval, err := px.NewData(programs(full.Val), m.Cfg.TgtLen)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := px.Fit(ptrain, cfg.ProxyEpochs, cfg.ProxyLR, rand.New(rand.NewPCG(uint64(seed), 7)), nil); err != nil {
+		return nil, nil, fmt.Errorf("proxy pre-training: %w", err)
+	}
+	g := &SeedGradients{Seed: seed}
+	if g.ProxyMSE, err = px.MSE(pval, rand.New(rand.NewPCG(uint64(seed), 8))); err != nil {
+		return nil, nil, err
+	}
+	g.ProxyVar = outputVariance(rpn.Basic, px, programs(full.Val), rand.New(rand.NewPCG(uint64(seed), 8)))
+	logf(cfg.Log, "seed %d: proxy held-out MSE %.0f (output variance %.0f) after %d epochs (%.0fs)\n", seed, g.ProxyMSE, g.ProxyVar, cfg.ProxyEpochs, since(t0))
+	if cfg.GradCheck == 0 {
+		return nil, px, nil
+	}
+	probe := programs(full.Val[:min(cfg.GradCheck, len(full.Val))])
+	if g.Proxy, err = def.GradientQuality(px, probe, rand.New(rand.NewPCG(uint64(seed), 9))); err != nil {
+		return nil, nil, err
+	}
+	ex, err := def.NewExact(m.Tgt, rpn.Basic)
+	if err != nil {
+		return nil, nil, err
+	}
+	pc := proxy.DefaultConfig()
+	if g.Exact, err = def.ExactGradientQuality(backend, ex, pc.K, pc.InputRange, cfg.Batch, probe, rand.New(rand.NewPCG(uint64(seed), 9))); err != nil {
+		return nil, nil, err
+	}
+	logf(cfg.Log, "seed %d: gradient vs interpreter over %d directions: proxy cosine %.3f sign %.1f%%, exact cosine %.3f sign %.1f%%\n",
+		seed, g.Proxy.Directions, g.Proxy.MeanCosine, 100*g.Proxy.SignAgreement, g.Exact.MeanCosine, 100*g.Exact.SignAgreement)
+	return g, px, nil
+}
+
+func sweepRun(out *RoutineResult, split string, size int, seed int64, steps int) SweepRun {
+	r := SweepRun{Split: split, Size: size, Seed: seed, Routine: out.Name, Epochs: len(out.Epochs), Steps: steps,
+		Seconds: out.Seconds, MsPerStep: out.MsPerStep, Curve: out.Epochs, BestVal: metrics.Accuracy{Exact: -1}}
+	for _, e := range out.Epochs {
+		if e.Val.Exact > r.BestVal.Exact {
+			r.BestVal, r.BestValEpoch, r.Test = e.Val, e.Epoch, e.Test
+		}
+	}
+	last := out.Epochs[len(out.Epochs)-1]
+	r.FinalTest, r.FinalCE, r.FinalMSE = last.Test, last.CE, last.MSE
+	return r
+}
+
+// SweepPoints summarises runs over seeds, in the order the (split, size, routine) first appear.
+func SweepPoints(runs []SweepRun) []SweepPoint {
+	type key struct {
+		split   string
+		size    int
+		routine string
+	}
+	var order []key
+	groups := map[key][]SweepRun{}
+	for _, r := range runs {
+		k := key{r.Split, r.Size, r.Routine}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], r)
+	}
+	slices.SortStableFunc(order, func(a, b key) int {
+		if a.split != b.split {
+			return strings.Compare(a.split, b.split)
+		}
+		return a.size - b.size
+	})
+	var out []SweepPoint
+	for _, k := range order {
+		var ex, fn, fin []float64
+		ms := 0.0
+		for _, r := range groups[k] {
+			ex, fn, fin = append(ex, r.Test.Exact), append(fn, r.Test.Functional), append(fin, r.FinalTest.Functional)
+			ms += r.MsPerStep
+		}
+		n := len(groups[k])
+		out = append(out, SweepPoint{Split: k.split, Size: k.size, Routine: k.routine, Seeds: n, Exact: SpreadOf(ex),
+			Functional: SpreadOf(fn), FinalFunc: SpreadOf(fin), MsPerStep: ms / float64(n)})
+	}
+	return out
+}
+
+// SweepTable renders the points as rows: test exact and functional accuracy, mean ± std
+// (min-max) over seeds.
+func SweepTable(res *SweepResults) (header []string, rows [][]string) {
+	header = []string{"split", "train size", "routine", "seeds", "test exact", "test functional", "final test functional", "ms/step"}
+	f := func(s Spread) string {
+		return fmt.Sprintf("%.1f ± %.1f (%.1f-%.1f)", 100*s.Mean, 100*s.Std, 100*s.Min, 100*s.Max)
+	}
+	for _, p := range res.Points {
+		rows = append(rows, []string{p.Split, fmt.Sprint(p.Size), p.Routine, fmt.Sprint(p.Seeds), f(p.Exact), f(p.Functional),
+			f(p.FinalFunc), fmt.Sprintf("%.0f", p.MsPerStep)})
+	}
+	return header, rows
+}
