@@ -220,7 +220,7 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 	}
 	p.isolation.Notes = append(p.isolation.Notes, h.Errors...)
 	if !h.NetNS {
-		note := "NO NAMESPACES: programs run as the pool's own user, see the host's files and can signal its processes; only the system-call filter (no sockets but AF_UNIX) and rlimits apply; see docs/SANDBOX.md"
+		note := "NO NAMESPACES: programs see the host's files and processes (as the pool's user, or as a private uid when root) and can signal the pool's own processes when not root; only the verdicts outside their reach, the system-call filter (no sockets but AF_UNIX, no namespaces, no ptrace) and rlimits apply; see docs/SANDBOX.md"
 		if cfg.NoNamespaces || (!isRoot && cfg.NoUserNamespace) {
 			note = "namespaces turned off by PoolConfig: " + note
 		} else if p.nsErr != nil {

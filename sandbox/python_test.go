@@ -4,6 +4,7 @@ package sandbox
 
 import (
 	"context"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -250,5 +251,42 @@ func TestPythonForgeableFallback(t *testing.T) {
 	expect(t, r, PassedTest, "")
 	if r.Forgeable {
 		t.Error("passing a program function by name made the verdict forgeable")
+	}
+}
+
+// Without namespaces (PoolConfig.NoNamespaces, or a kernel that refuses them) the pool still runs,
+// says so in its Isolation notes, and its verdicts still come from the judge; the system-call
+// filter still refuses network sockets, and daemons are still killed after the run.
+func TestPoolWithoutNamespaces(t *testing.T) {
+	p, err := NewPool(PoolConfig{Workers: 1, NoNamespaces: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	iso := p.Isolation()
+	if iso.NetNS || iso.PidNS || len(iso.Allowlist) > 0 || !iso.Seccomp || !strings.Contains(strings.Join(iso.Notes, " "), "NO NAMESPACES") {
+		t.Errorf("isolation report: %+v", iso)
+	}
+	// Without a user namespace, RLIMIT_NPROC counts all of the user's processes.
+	opts := Options{Timeout: 2 * time.Second}
+	if os.Geteuid() != 0 {
+		opts.MaxProcs = 1 << 16
+	}
+	run := func(src string, tests []Test) Result {
+		r, err := p.Run(context.Background(), Program{Lang: Python, Source: src}, tests, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	expect(t, run("def add(a, b):\n    return a + b\n", forgeTests), PassedTest, "")
+	expect(t, run("class E:\n    def __eq__(self, o):\n        return True\ndef add(a, b):\n    return E()\n", forgeTests), RuntimeError, "only builtin types")
+	r := run("import os, socket, time\ntry:\n    socket.socket(socket.AF_INET); print('inet')\nexcept OSError:\n    pass\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(100)\n", nil)
+	expect(t, r, PassedTest, "")
+	if r.Stdout != "" {
+		t.Errorf("stdout %q: the filter let an AF_INET socket through", r.Stdout)
+	}
+	if left := leftovers(p); len(left) > 0 {
+		t.Errorf("processes left: %v", left)
 	}
 }

@@ -114,6 +114,15 @@ class Refused(Exception):
     pass
 
 
+class GlobalRef:
+    """A program global the judge passes back by name (e.g. the program's own function)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        self.name = name
+
+
 def enc(v, depth=0):
     if depth > MAX_DEPTH:
         raise Refused("value nested deeper than %d" % MAX_DEPTH)
@@ -121,7 +130,7 @@ def enc(v, depth=0):
     if v is None or t is bool or t is str:
         return v
     if t is int:
-        if v.bit_length() > 20000:
+        if v.bit_length() > 14000:  # about Python's 4,300-digit limit on int <-> str
             raise Refused("integer of %d bits" % v.bit_length())
         return v
     if t is float:
@@ -145,41 +154,42 @@ def enc(v, depth=0):
     raise Refused("value of type %s (only builtin types are compared)" % t.__name__)
 
 
-def dec(v, depth=0):
-    """Inverse of enc; raises ValueError on anything enc cannot have produced."""
+def dec(v, depth=0, refs=False):
+    """Inverse of enc; raises ValueError on anything enc cannot have produced. refs allows
+    references to program globals (only the child resolves them)."""
     if depth > MAX_DEPTH + 1:
         raise ValueError("too deep")
     t = type(v)
     if v is None or t is bool or t is str or t is int:
         return v
     if t is list:
-        return [dec(x, depth + 1) for x in v]
+        return [dec(x, depth + 1, refs) for x in v]
     if t is not dict or len(v) != 1:
         raise ValueError("bad value")
     (tag, x), = v.items()
     if tag == "F" and type(x) is str:
         return float(x)
     if tag == "T" and type(x) is list:
-        return tuple(dec(y, depth + 1) for y in x)
+        return tuple(dec(y, depth + 1, refs) for y in x)
     if tag == "D" and type(x) is list:
         out = {}
         for kv in x:
             if type(kv) is not list or len(kv) != 2:
                 raise ValueError("bad dict item")
-            out[dec(kv[0], depth + 1)] = dec(kv[1], depth + 1)
+            out[dec(kv[0], depth + 1, refs)] = dec(kv[1], depth + 1, refs)
         return out
     if tag == "S" and type(x) is list:
-        return {dec(y, depth + 1) for y in x}
+        return {dec(y, depth + 1, refs) for y in x}
     if tag == "Z" and type(x) is list:
-        return frozenset(dec(y, depth + 1) for y in x)
+        return frozenset(dec(y, depth + 1, refs) for y in x)
     if tag == "B" and type(x) is str:
         return bytes.fromhex(x)
     if tag == "C" and type(x) is list and len(x) == 2:
         return complex(float(x[0]), float(x[1]))
     if tag == "R" and type(x) is list and len(x) == 3 and all(type(y) is int for y in x):
         return range(*x)
-    if tag == "G" and type(x) is str:  # a reference to one of the program's globals (judge -> child)
-        return ("G", x)
+    if tag == "G" and type(x) is str and refs:  # a reference to one of the program's globals (judge -> child)
+        return GlobalRef(x)
     raise ValueError("bad tag")
 
 
@@ -276,6 +286,7 @@ def child_serve(fd):
     prog = read_frame(inp)
     if prog is None:
         return
+    apply_limits(prog)
     cap = int(prog.get("out_cap", 65536))
     out_raw, out_txt = capped_text(cap)
     err_raw, err_txt = capped_text(cap)
@@ -313,8 +324,8 @@ def child_serve(fd):
     def call(name, args, kw):
         try:
             fn = g[name]
-            args = [deref(dec(a), g) for a in args]
-            kw = {k: deref(dec(a), g) for k, a in kw.items()}
+            args = [deref(dec(a, refs=True), g) for a in args]
+            kw = {k: deref(dec(a, refs=True), g) for k, a in kw.items()}
             if tracer:
                 sys.settrace(tracer.glob)
             try:
@@ -411,9 +422,7 @@ def kinds(g, names):
 
 
 def deref(v, g):
-    if type(v) is tuple and len(v) == 2 and v[0] == "G":
-        return g[v[1]]
-    return v
+    return g[v.name] if type(v) is GlobalRef else v
 
 
 def legacy_tests(tests, code, g, send, tracer, cap):
@@ -453,7 +462,8 @@ def drop_caps():
         raise OSError(ctypes.get_errno(), "capset")
 
 
-def child_main(cfg, chan):
+def child_main(chan):
+    """Sets up a child forked ahead of its run; it then waits for its program."""
     os.setsid()
     devnull = os.open("/dev/null", os.O_RDONLY)
     os.dup2(devnull, 0)
@@ -466,6 +476,20 @@ def child_main(cfg, chan):
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.chdir(RUN_DIR)
+    if IS_ROOT and RUN_UID > 0:
+        os.setgroups([])
+        os.setresgid(RUN_UID, RUN_UID, RUN_UID)
+        os.setresuid(RUN_UID, RUN_UID, RUN_UID)
+    elif NS == "user":
+        drop_caps()
+    os.umask(0o077)
+    child_serve(3)
+
+
+def apply_limits(cfg):
+    """The run's rlimits, set by the child on itself once it knows them (lowering a limit needs
+    no privilege) and before any of the program runs."""
     cpu = max(1, int(cfg.get("cpu", 3) + 0.999))
     mem = int(cfg.get("mem", 1 << 30))
     fsize = int(cfg.get("fsize", 16 << 20))
@@ -480,15 +504,6 @@ def child_main(cfg, chan):
             resource.setrlimit(lim, (soft, hard))
         except (ValueError, OSError):
             pass
-    os.chdir(RUN_DIR)
-    if IS_ROOT and RUN_UID > 0:
-        os.setgroups([])
-        os.setresgid(RUN_UID, RUN_UID, RUN_UID)
-        os.setresuid(RUN_UID, RUN_UID, RUN_UID)
-    elif NS == "user":
-        drop_caps()
-    os.umask(0o077)
-    child_serve(3)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -650,33 +665,31 @@ def zygote_main(ctl):
     ctl.send(json.dumps(info).encode())
     gc.collect()
     gc.freeze()
+    seq = 0
     while True:
-        try:
-            msg, fds, _, _ = socket.recv_fds(ctl, 1 << 16, 1)
-        except OSError:
-            os._exit(0)
-        if not msg:
-            os._exit(0)
-        if not fds:
-            continue  # an "end" that crossed the report of a child that had already ended
-        cfg = json.loads(msg)
-        chan = fds[0]
+        # The next run's child, forked and set up ahead of time: the judge gets its end of the
+        # channel at once, and the child waits for its program there.
+        seq += 1
         try:
             os.mkdir(RUN_DIR, 0o700)
         except FileExistsError:
             pass
         if IS_ROOT and RUN_UID > 0:
             os.chown(RUN_DIR, RUN_UID, RUN_UID)
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         pid = os.fork()
         if pid == 0:
             try:
                 ctl.close()
-                child_main(cfg, chan)
+                mine.close()
+                child_main(theirs.fileno())
             except BaseException:  # noqa: BLE001
                 pass
             finally:
                 os._exit(0)
-        os.close(chan)
+        theirs.close()
+        socket.send_fds(ctl, [json.dumps({"ready": seq}).encode()], [mine.fileno()])
+        mine.close()
         pfd = os.pidfd_open(pid)
         status = None
         while True:
@@ -685,11 +698,11 @@ def zygote_main(ctl):
                 _, st = os.waitpid(pid, 0)
                 status = describe_status(st)
                 break
-            if ctl in ready:
-                m = ctl.recv(1 << 16)
-                if not m:
-                    os._exit(0)
-                break  # "end": the judge is done or out of time
+            m = ctl.recv(1 << 16)
+            if not m:
+                os._exit(0)
+            if m == b"end %d" % seq:
+                break  # the judge is done or out of time (an older "end" crossed a report)
         os.close(pfd)
         REAPED[0] = None
         clean = kill_all(pid)
@@ -818,12 +831,12 @@ class Run:
         self.buf = bytearray()
         self.spec = collections.deque()  # calls announced to the child, not yet consumed
         self.out, self.err, self.trunc = bytearray(), bytearray(), False
-        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock = a
-        self.fd = a.fileno()
-        cfg = {k: req.get(k) for k in ("cpu", "mem", "fsize", "nproc")}
-        socket.send_fds(judge.ctl, [json.dumps(cfg).encode()], [b.fileno()])
-        b.close()
+        msg, fds, _, _ = socket.recv_fds(judge.ctl, 1 << 16, 1)
+        if not msg or len(fds) != 1:
+            raise RuntimeError("zygote died")
+        self.seq = json.loads(msg)["ready"]
+        self.sock = socket.socket(fileno=fds[0])
+        self.fd = fds[0]
 
     def send(self, obj):
         try:
@@ -884,7 +897,7 @@ class Run:
         self.sock.close()
         ready, _, _ = select.select([self.j.ctl], [], [], 0)
         if not ready:
-            self.j.ctl.send(b"end")
+            self.j.ctl.send(b"end %d" % self.seq)
         m = self.j.ctl.recv(1 << 16)
         if not m:
             raise RuntimeError("zygote died")
@@ -1178,6 +1191,7 @@ class Judge:
                 worst[0] = o
         try:
             prog = {"source": req["source"], "trace": req.get("trace"), "trace_max": req.get("trace_max"),
+                    "cpu": req.get("cpu"), "mem": req.get("mem"), "fsize": req.get("fsize"), "nproc": req.get("nproc"),
                     "locals_max": req.get("locals_max"), "repr_max": req.get("repr_max"),
                     "out_cap": req.get("out_cap"), "mode": "io" if io_mode else "calls",
                     "name": "__main__" if not tests else "__candidate__"}
