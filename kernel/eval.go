@@ -35,6 +35,7 @@ func runEval(args []string) error {
 	memory := c.int("memory-mb", 1024, 1, "address-space limit per sample, MiB")
 	out := c.string("out", "", nil, "results file (default: SAMPLES_results.jsonl)")
 	quiet := c.bool("quiet", "no progress line")
+	strict := c.bool("strict-verdicts", "refuse tests that cannot be judged outside the candidate's process (RuntimeError instead of a forgeable verdict)")
 	c.conflict("workers", "exec")
 	if err := parseOrHelp(c, args, func(w io.Writer) {
 		fmt.Fprintf(w, "usage: kernel eval -problems FILE -samples FILE [flags]\n\nRuns every sample against its problem's tests in the sandbox, writes the results JSONL and prints pass@k.\n\n")
@@ -71,8 +72,8 @@ func runEval(args []string) error {
 	defer ex.Close()
 	if pool, ok := ex.(*sandbox.Pool); ok {
 		iso := pool.Isolation()
-		fmt.Fprintf(os.Stderr, "eval: %d problems, %d samples, python %s, %d workers, netns %v, private uid %d\n",
-			len(problems), len(samples), iso.Python, *workers, iso.NetNS, iso.PrivateUID)
+		fmt.Fprintf(os.Stderr, "eval: %d problems, %d samples, python %s, %d workers, netns %v, userns %v, seccomp %v, allowlist %v, private uid %d\n",
+			len(problems), len(samples), iso.Python, *workers, iso.NetNS, iso.UserNS, iso.Seccomp, iso.Allowlist, iso.PrivateUID)
 		for _, n := range iso.Notes {
 			fmt.Fprintln(os.Stderr, "eval: note:", n)
 		}
@@ -101,7 +102,7 @@ func runEval(args []string) error {
 		}
 	}
 	results, err := sandbox.Evaluate(ctx, ex, problems, samples, sandbox.EvalConfig{
-		Options:  sandbox.Options{Timeout: *timeout, MemoryBytes: int64(*memory) << 20},
+		Options:  sandbox.Options{Timeout: *timeout, MemoryBytes: int64(*memory) << 20, StrictVerdicts: *strict},
 		Parallel: parallel, Progress: progress,
 	})
 	if err != nil {
@@ -120,6 +121,15 @@ func runEval(args []string) error {
 		return fmt.Errorf("results: %w", err)
 	}
 	printSummary(results, kList, elapsed)
+	forgeable := 0
+	for _, r := range results {
+		if r.Run.Forgeable {
+			forgeable++
+		}
+	}
+	if forgeable > 0 {
+		fmt.Fprintf(os.Stderr, "eval: %d verdicts forgeable (their tests ran inside the candidate's process; -strict-verdicts refuses them)\n", forgeable)
+	}
 	fmt.Fprintf(os.Stderr, "eval: results written to %s\n", *out)
 	return nil
 }
