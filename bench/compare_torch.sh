@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=auto GOEXPERIMENT=simd
 steps=${1:-60}
-torch_py=${TORCH_BENCH:-../shared/bench/torch_gru_step.py}
+torch_py=${TORCH_BENCH:-bench/torch_gru_step.py}
 [ -f "$torch_py" ] || { echo "compare_torch: $torch_py not found (set TORCH_BENCH)" >&2; exit 1; }
 /usr/bin/python3 -c 'import torch' 2>/dev/null || { echo "compare_torch: /usr/bin/python3 has no torch: apt-get install python3-torch libopenblas0-pthread" >&2; exit 1; }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,5 +114,51 @@ func TestNotebooks(t *testing.T) {
 				t.Errorf("%s: %v", r.Path, p)
 			}
 		})
+	}
+}
+
+// TestNotebooksUseLibraryHelpers keeps copy-pasted helpers out of the notebooks: the module set-up
+// is notebooks/setup.sh, errors stop a cell through github.com/janpfeifer/must, results load
+// through lib/experiment, rollouts of given programs come from rl.RolloutOf.
+func TestNotebooksUseLibraryHelpers(t *testing.T) {
+	paths, err := filepath.Glob("../notebooks/*.ipynb")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no notebooks: %v", err)
+	}
+	banned := map[string]string{
+		"func must":         "use must.M1 from github.com/janpfeifer/must",
+		`"results.json"`:    "load results with experiment.LoadRLResults / LoadDEFResults",
+		"go mod edit":       "run setup.sh",
+		"&rl.Rollout{":      "build rollouts of given programs with rl.RolloutOf",
+		"float32(seqAdv[r]": "use rl.TokenAdvantages",
+	}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var nb struct {
+			Cells []struct {
+				CellType string          `json:"cell_type"`
+				Source   json.RawMessage `json:"source"`
+			} `json:"cells"`
+		}
+		if err := json.Unmarshal(b, &nb); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		for i, c := range nb.Cells {
+			if c.CellType != "code" {
+				continue
+			}
+			src := multiline(c.Source)
+			if i == 1 && !strings.Contains(src, "setup.sh") {
+				t.Errorf("%s: the first code cell does not run setup.sh", p)
+			}
+			for bad, instead := range banned {
+				if strings.Contains(src, bad) {
+					t.Errorf("%s cell %d has %q: %s", p, i, bad, instead)
+				}
+			}
+		}
 	}
 }
