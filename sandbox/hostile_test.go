@@ -507,3 +507,40 @@ print(ok)
 		t.Errorf("isolation report: %+v", iso)
 	}
 }
+
+// Whatever a run leaves in its writable file systems (deep directory trees, unreadable
+// directories, fifos, symbolic links out of them) is gone before the next run; the links are not
+// followed out of them.
+func TestHostileLeavesFiles(t *testing.T) {
+	src := `import os
+for top in ('/tmp', '/dev/shm', os.getcwd()):
+    os.chdir(top)
+    os.symlink('/usr', 'usr-link')
+    os.symlink('/proc/self/cwd', 'cwd-link')
+    os.mkfifo('fifo')
+    os.mkdir('locked'); open('locked/f', 'w').write('x'); os.chmod('locked', 0)
+    for i in range(3000):
+        try:
+            os.mkdir('d'); os.chdir('d')
+        except OSError:
+            break
+    try:
+        open('bottom', 'w').write('x')
+    except OSError:
+        pass  # out of inodes
+print('ok')
+`
+	r := hostile(t, src, Options{Timeout: 10 * time.Second}, PassedTest)
+	if r.Stdout != "ok\n" {
+		t.Errorf("stdout %q", r.Stdout)
+	}
+	for range 2 {
+		r = runPy(t, "import os\nprint([(d, os.listdir(d)) for d in ('/tmp', '/dev/shm', '.') if set(os.listdir(d)) - {'.fd-out'}])\nprint(os.path.isdir('/usr/bin'))\n", nil, Options{})
+		if r.Stdout != "[]\nTrue\n" {
+			t.Errorf("a later run sees: %s", r.Stdout)
+		}
+	}
+	if st := pool(t).Stats(); st.Restarts != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}

@@ -524,21 +524,45 @@ def describe_status(st):
 
 
 def wipe(path, top=True):
-    """Removes everything inside path (and path itself unless top). Returns True when done."""
-    ok = True
+    """Removes everything inside path (and path itself unless top). Iterative and by directory
+    descriptors, so that no depth of directories defeats it (the tmpfs inode limits bound the
+    depth, and the zygote's descriptor limit is raised to match). Returns True when done."""
     try:
-        with os.scandir(path) as it:
-            entries = list(it)
+        first = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError:
         return False
-    for e in entries:
+    ok, failed = True, set()
+    stack = [(first, None, None)]  # directory descriptor, its parent's, its name there
+    while stack:
+        fd, parent, name = stack[-1]
+        sub = None
         try:
-            if e.is_dir(follow_symlinks=False):
-                ok = wipe(e.path, False) and ok
-            else:
-                os.unlink(e.path)
+            with os.scandir(fd) as it:
+                for e in it:
+                    try:
+                        if e.is_dir(follow_symlinks=False):
+                            if e.inode() in failed:
+                                continue
+                            sub = (os.open(e.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd), fd, e.name)
+                            break
+                        os.unlink(e.name, dir_fd=fd)
+                    except OSError:
+                        ok = False
+                        failed.add(e.inode())
         except OSError:
             ok = False
+        if sub is not None:
+            stack.append(sub)
+            continue
+        stack.pop()
+        st = os.fstat(fd)
+        os.close(fd)
+        if parent is not None:
+            try:
+                os.rmdir(name, dir_fd=parent)
+            except OSError:
+                ok = False
+                failed.add(st.st_ino)
     if not top:
         try:
             os.rmdir(path)
@@ -663,6 +687,11 @@ def zygote_main(ctl):
     os.environ.update({"HOME": RUN_DIR, "TMPDIR": RUN_DIR, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
     tempfile.tempdir = RUN_DIR
     ctl.send(json.dumps(info).encode())
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 1 << 16)), hard))
+    except (ValueError, OSError):
+        pass
     gc.collect()
     gc.freeze()
     seq = 0
@@ -711,6 +740,14 @@ def zygote_main(ctl):
         for d in WIPE:
             clean = wipe(d, d != RUN_DIR) and clean
         ctl.send(json.dumps({"exited": status or "", "clean": clean}).encode())
+        if not clean and NS:
+            # The judge replaces the run's file systems with fresh ones before the next child.
+            while True:
+                m = ctl.recv(1 << 16)
+                if not m:
+                    os._exit(0)
+                if m == b"remounted":
+                    break
 
 
 # ---------------------------------------------------------------------------------------------
@@ -775,15 +812,29 @@ def build_root():
             _mount("/dev/" + d, new + "/dev/" + d, None, MS_BIND, None)
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, new + "/dev/" + name)
-    for d, size in (("/tmp", "64m"), ("/dev/shm", "16m")):
+    for d, opts in scratch_mounts():
         os.makedirs(new + d, exist_ok=True)
-        _mount("tmpfs", new + d, "tmpfs", MS_NOSUID | MS_NODEV, "size=%s,mode=1777" % size)
-    os.makedirs(new + "/sandbox", exist_ok=True)
-    _mount("tmpfs", new + "/sandbox", "tmpfs", MS_NOSUID | MS_NODEV, "size=%s,mode=0755" % DISK)
+        _mount("tmpfs", new + d, "tmpfs", MS_NOSUID | MS_NODEV, opts)
     os.makedirs(new + "/proc", exist_ok=True)
     os.makedirs(new + "/etc", exist_ok=True)
     os.makedirs(new + "/.old", exist_ok=True)
     return keep
+
+
+def scratch_mounts():
+    """The writable file systems of the runs. The inode limits bound how deep a directory tree a
+    program can leave (see wipe)."""
+    return (("/tmp", "size=64m,nr_inodes=4096,mode=1777"), ("/dev/shm", "size=16m,nr_inodes=1024,mode=1777"),
+            ("/sandbox", "size=%s,nr_inodes=16384,mode=0755" % DISK))
+
+
+def remount_scratch():
+    """Replaces the runs' file systems with empty ones (after a run the zygote could not clean:
+    nothing of it may reach the next run)."""
+    for d, opts in scratch_mounts():
+        if _libc.umount2(d.encode(), MNT_DETACH) != 0:
+            raise OSError(ctypes.get_errno(), "umount " + d)
+        _mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, opts)
 
 
 def pivot():
@@ -901,7 +952,11 @@ class Run:
         m = self.j.ctl.recv(1 << 16)
         if not m:
             raise RuntimeError("zygote died")
-        return json.loads(m)
+        st = json.loads(m)
+        if st.get("clean") is not True and NS:
+            remount_scratch()
+            self.j.ctl.send(b"remounted")
+        return st
 
     def call(self, name, args, kw):
         try:
