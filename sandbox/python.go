@@ -39,9 +39,8 @@ type PoolConfig struct {
 	// Root is the directory under which run directories are made (default: a new directory in
 	// os.TempDir(), removed by Close). It must not lie inside a hidden path.
 	Root string
-	// HidePaths are host directories the programs must not see; as root each is covered by an
-	// empty read-only file system in the workers' mount namespace, except the interpreter's own
-	// files. nil means DefaultHidePaths(); an empty non-nil slice hides nothing.
+	// HidePaths is kept for compatibility and no longer used: with namespaces the programs see an
+	// allowlist root (the interpreter's files and nothing else of the host), which hides more.
 	HidePaths []string
 	// DiskBytes is the size of each worker's private tmpfs for run directories (root only;
 	// default 256 MiB).
@@ -56,8 +55,9 @@ type PoolConfig struct {
 	NoUserNamespace bool
 }
 
-// DefaultHidePaths lists what a pool hides by default: the user's home directory and the Go
-// module (project sources) containing the current directory.
+// DefaultHidePaths lists the user's home directory and the Go module (project sources)
+// containing the current directory: what pools hid before the allowlist root (which hides them and
+// everything else of the host). Kept for compatibility.
 func DefaultHidePaths() []string {
 	var out []string
 	if h, err := os.UserHomeDir(); err == nil && h != "/" {
@@ -102,10 +102,12 @@ type PoolStats struct {
 	Unclean  int64 // runs after which a worker could not remove every process or file
 }
 
-// Pool is the Python executor: long-lived worker processes, each forking one child per run (a
-// fork server: the interpreter and common modules are loaded once). The child runs in its own
-// session with rlimits, a private working directory removed afterwards, and, as root, its own uid
-// inside network, mount and pid namespaces. A worker that dies or hangs is replaced.
+// Pool is the Python executor: long-lived worker processes (see docs/SANDBOX.md). In each, a
+// judge runs the tests and decides the verdicts, and a zygote forks one child per run that runs
+// the candidate, answering the judge with builtin values only. Children run with rlimits, a
+// system-call filter, and - as root, or as a user through a user namespace - in their own
+// network, mount and pid namespaces on an allowlist root, as a private uid (root) or without
+// capabilities (user). A worker that dies or hangs is replaced.
 type Pool struct {
 	cfg       PoolConfig
 	python    string
@@ -162,9 +164,6 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 	}
 	if cfg.BaseUID <= 0 {
 		cfg.BaseUID = 61000
-	}
-	if cfg.HidePaths == nil {
-		cfg.HidePaths = DefaultHidePaths()
 	}
 	python, version, err := ResolvePython(cfg.Python)
 	if err != nil {
@@ -233,12 +232,6 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 }
 
 var warnOnce sync.Once
-
-// within reports whether path is dir or lies inside it.
-func within(path, dir string) bool {
-	rel, err := filepath.Rel(dir, path)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
-}
 
 // claimUID takes the first uid in [from, to) whose lock file is free; the lock lasts while f is open.
 func claimUID(from, to int) (uid int, f *os.File, next int, err error) {
