@@ -246,6 +246,12 @@ func TestPythonForgeableFallback(t *testing.T) {
 	}
 	r = runPy(t, src, tests, Options{StrictVerdicts: true})
 	expect(t, r, RuntimeError, "strict")
+	// The test's own `except Exception` does not hide that the call could not be judged outside.
+	r = runPy(t, src, []Test{{Code: "try:\n    assert apply(lambda v: v * 2, 4) == 9\nexcept Exception:\n    pass\n"}}, Options{})
+	expect(t, r, PassedTest, "")
+	if !r.Forgeable {
+		t.Error("a swallowed refusal was judged as if outside the candidate's process")
+	}
 	// Builtin values, including the program's own functions passed back by name, stay judged.
 	r = runPy(t, "def twice(f, x):\n    return f(f(x))\ndef inc(x):\n    return x + 1\n", []Test{{Code: "assert twice(inc, 1) == 3\nassert twice(inc, (1)) != 4"}}, Options{})
 	expect(t, r, PassedTest, "")

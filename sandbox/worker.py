@@ -864,8 +864,9 @@ class ChildGone(BaseException):
     """The candidate's process ended or broke the protocol."""
 
 
-class NotCarried(Exception):
-    """A test passed the program an object the serialiser cannot carry."""
+class NotCarried(BaseException):
+    """A test passed the program an object the serialiser cannot carry (not an Exception: the
+    test's own `except Exception` must not swallow it)."""
 
 
 def _alarm(signum, frame):
