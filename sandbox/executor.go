@@ -238,6 +238,11 @@ func (r *Result) summarize() {
 	}
 }
 
+// hangGrace is how long past a run's timeout a worker (or a remote server) may take to answer
+// before it is deemed hung (its own cleanup after a timeout takes milliseconds). Shared by the
+// Linux pool and the remote executor, so it lives outside python.go.
+var hangGrace = 5 * time.Second
+
 // errUnsupported is returned for a language the executor does not run.
 func errUnsupported(exec string, l Language) error {
 	return fmt.Errorf("sandbox: %s executor does not run language %q", exec, l)

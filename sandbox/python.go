@@ -25,10 +25,6 @@ import (
 //go:embed worker.py
 var workerSource []byte
 
-// hangGrace is how long past a run's timeout a worker may take to answer before it is deemed hung
-// and replaced (its own cleanup after a timeout takes milliseconds).
-var hangGrace = 5 * time.Second
-
 // PoolConfig configures a Python Pool. The zero value is usable.
 type PoolConfig struct {
 	// Workers is the number of worker processes, i.e. of programs run at once (default 1).
