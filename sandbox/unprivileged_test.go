@@ -51,7 +51,23 @@ func TestUnprivileged(t *testing.T) {
 	if err := os.Chown(home, int(uid), int(gid)); err != nil {
 		t.Fatal(err)
 	}
-	wd, _ := os.Getwd()
+	// The user may not be able to enter the checkout (a clone under /root): the tests run in a
+	// copy of what they read, a module root with the package's test data and one of its sources.
+	wd := filepath.Join(dir, "module", "sandbox")
+	if err := os.MkdirAll(filepath.Join(wd, "testdata"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join("testdata", "*"))
+	for _, f := range append(files, "hostile_test.go", filepath.Join("..", "go.mod")) {
+		if err := copyFile(f, filepath.Join(wd, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []string{filepath.Join(dir, "module"), wd, filepath.Join(wd, "testdata")} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cmd := exec.Command(bin, "-test.count=1", "-test.timeout=8m",
 		"-test.run", "^(TestPython|TestPool|TestWorker|TestHostile|TestEvaluate|TestIsolation)")
 	if testing.Verbose() {
@@ -122,7 +138,7 @@ func copyFile(from, to string) error {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755) // readable by the user
 	if err != nil {
 		return err
 	}
