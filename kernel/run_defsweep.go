@@ -53,6 +53,7 @@ func defSizesFlags(c *cli) func() error {
 	lr := c.float("lr", full.LR, true, "generator learning rate")
 	lambda := c.float("lambda", full.Lambda, true, "DEF weight λ (seed 000's tuned value)")
 	proxyEpochs := c.int("proxy-epochs", full.ProxyEpochs, 1, fmt.Sprintf("proxy pre-training epochs per seed (quick: %d)", quick.ProxyEpochs))
+	merge := c.list("merge", nil, nil, "results.json files of rpn-def-sizes runs of one recipe (other routines, sizes or seeds) to combine into one table and figure in -out; no training")
 	gradCheck := c.int("grad-check", full.GradCheck, 0, fmt.Sprintf("validation programs for the gradient-quality check, 0 skips it (quick: %d)", quick.GradCheck))
 	return func() error {
 		cfg := full
@@ -99,8 +100,24 @@ func defSizesFlags(c *cli) func() error {
 		if cfg.OutDir, err = common.prepare(); err != nil {
 			return err
 		}
-		res, err := experiment.RunDEFSizes(cfg)
-		if err != nil {
+		var res *experiment.SweepResults
+		if len(*merge) > 0 {
+			var parts []*experiment.SweepResults
+			for _, path := range *merge {
+				p, err := experiment.LoadSweep(path)
+				if err != nil {
+					return err
+				}
+				parts = append(parts, p)
+			}
+			if res, err = experiment.MergeSweeps(parts...); err != nil {
+				return err
+			}
+			res.Command = os.Args
+			if err := experiment.WriteSweep(cfg.OutDir, res); err != nil {
+				return err
+			}
+		} else if res, err = experiment.RunDEFSizes(cfg); err != nil {
 			return err
 		}
 		header, rows := experiment.SweepTable(res)

@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -263,19 +264,7 @@ func RunDEFSizes(cfg SweepConfig) (*SweepResults, error) {
 	save := func() error {
 		res.Seconds = since(start)
 		res.Points = SweepPoints(res.Runs)
-		if _, err := WriteJSON(cfg.OutDir, "results.json", res); err != nil {
-			return err
-		}
-		for _, sp := range cfg.Splits {
-			name := "accuracy.svg"
-			if sp != SplitIID {
-				name = sp + ".svg"
-			}
-			if err := os.WriteFile(filepath.Join(cfg.OutDir, name), []byte(SweepPlot(res, sp)), 0o644); err != nil {
-				return err
-			}
-		}
-		return nil
+		return WriteSweep(cfg.OutDir, res)
 	}
 	type prepared struct {
 		split     rpn.Split
@@ -468,4 +457,101 @@ func SweepTable(res *SweepResults) (header []string, rows [][]string) {
 			f(p.FinalFunc), fmt.Sprintf("%.0f", p.MsPerStep)})
 	}
 	return header, rows
+}
+
+// MergeSweeps combines rpn-def-sizes results run separately (other routines, sizes or seeds of
+// the same recipe) into one, for one table and one figure. The recipes must agree on everything
+// that changes a run's numbers (data seed, steps, epoch examples, evaluation size, batch, learning
+// rate and its decay, λ, proxy epochs and learning rate); a run present in two parts must have the
+// same numbers in both (it is kept once).
+func MergeSweeps(parts ...*SweepResults) (*SweepResults, error) {
+	if len(parts) == 0 {
+		return nil, fmt.Errorf("rpn-def-sizes: nothing to merge")
+	}
+	type sweepRecipe struct {
+		dataSeed                              uint64
+		steps, epochExamples, evalSize, batch int
+		lr, lrFinal, lambda, proxyLR          float64
+		proxyEpochs                           int
+	}
+	recipe := func(c SweepConfig) sweepRecipe {
+		return sweepRecipe{c.DataSeed, c.Steps, c.EpochExamples, c.EvalSize, c.Batch, c.LR, c.LRFinal, c.Lambda, c.ProxyLR, c.ProxyEpochs}
+	}
+	out := *parts[0]
+	out.Config.Routines, out.Config.Splits = slices.Clone(out.Config.Routines), slices.Clone(out.Config.Splits)
+	out.Runs, out.Gradients, out.Splits = nil, nil, map[string][3]int{}
+	out.Complete, out.Seconds = true, 0
+	for i, p := range parts {
+		if recipe(p.Config) != recipe(parts[0].Config) {
+			return nil, fmt.Errorf("rpn-def-sizes: part %d's recipe %+v differs from part 0's %+v", i, recipe(p.Config), recipe(parts[0].Config))
+		}
+		out.Complete = out.Complete && p.Complete
+		out.Quick = out.Quick || p.Quick
+		out.Seconds += p.Seconds
+		for k, v := range p.Splits {
+			out.Splits[k] = v
+		}
+		for _, g := range p.Gradients {
+			if !slices.ContainsFunc(out.Gradients, func(h SeedGradients) bool { return h.Seed == g.Seed }) {
+				out.Gradients = append(out.Gradients, g)
+			}
+		}
+		for _, r := range p.Runs {
+			j := slices.IndexFunc(out.Runs, func(o SweepRun) bool {
+				return o.Split == r.Split && o.Size == r.Size && o.Seed == r.Seed && o.Routine == r.Routine
+			})
+			if j < 0 {
+				out.Runs = append(out.Runs, r)
+				continue
+			}
+			if o := out.Runs[j]; o.Test != r.Test || o.FinalTest != r.FinalTest || o.BestValEpoch != r.BestValEpoch {
+				return nil, fmt.Errorf("rpn-def-sizes: %s n=%d seed %d %s differs between parts: test %+v vs %+v",
+					r.Split, r.Size, r.Seed, r.Routine, o.Test, r.Test)
+			}
+		}
+		for _, l := range []struct{ into, from *[]string }{{&out.Config.Routines, &p.Config.Routines}, {&out.Config.Splits, &p.Config.Splits}} {
+			for _, name := range *l.from {
+				if !slices.Contains(*l.into, name) {
+					*l.into = append(*l.into, name)
+				}
+			}
+		}
+	}
+	out.Config.Command = nil
+	out.Command = nil
+	out.Points = SweepPoints(out.Runs)
+	return &out, nil
+}
+
+// LoadSweep reads an rpn-def-sizes results.json.
+func LoadSweep(path string) (*SweepResults, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var res SweepResults
+	if err := json.Unmarshal(b, &res); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if res.Experiment != "rpn-def-sizes" {
+		return nil, fmt.Errorf("%s: results of %q, not rpn-def-sizes", path, res.Experiment)
+	}
+	return &res, nil
+}
+
+// WriteSweep writes results.json and the plots of res to dir.
+func WriteSweep(dir string, res *SweepResults) error {
+	if _, err := WriteJSON(dir, "results.json", res); err != nil {
+		return err
+	}
+	for _, sp := range res.Config.Splits {
+		name := "accuracy.svg"
+		if sp != SplitIID {
+			name = sp + ".svg"
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(SweepPlot(res, sp)), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -112,6 +113,28 @@ func TestRunDEFSizes(t *testing.T) {
 		if err != nil || !strings.HasPrefix(string(svg), "<svg") || !strings.Contains(string(svg), "def-exact functional") {
 			t.Fatalf("%s: %v", name, err)
 		}
+	}
+	// Merging the results split in two parts (one run in both) gives back the same points.
+	first, second := *res, *res
+	first.Runs, second.Runs = res.Runs[:10], res.Runs[9:]
+	merged, err := MergeSweeps(&first, &second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(merged.Runs) != len(res.Runs) || !reflect.DeepEqual(merged.Points, res.Points) {
+		t.Fatalf("merged %d runs, points equal %v", len(merged.Runs), reflect.DeepEqual(merged.Points, res.Points))
+	}
+	second.Runs = slices.Clone(res.Runs[9:])
+	second.Runs[0].Test.Exact += 0.5
+	if _, err := MergeSweeps(&first, &second); err == nil {
+		t.Fatal("merged two different results for one run")
+	}
+	second.Runs, second.Config.Steps = res.Runs[9:], 5
+	if _, err := MergeSweeps(&first, &second); err == nil {
+		t.Fatal("merged runs of different step budgets")
+	}
+	if back, err := LoadSweep(filepath.Join(cfg.OutDir, "results.json")); err != nil || len(back.Points) != len(res.Points) {
+		t.Fatalf("LoadSweep: %v", err)
 	}
 	// The baseline alone: the same numbers, run for run.
 	alone := cfg

@@ -45,7 +45,10 @@ type Routine struct {
 // Routines are the routines the rpn-def experiment knows by name. "def" is seed 000's method
 // with its tuned λ; the "-strong" routines use 100x that λ so the functional term matters, and
 // the two fixes (annealed straight-through, λ warm-up) are tried against it. The "def-exact"
-// routines train through the exact differentiable executor (def.Exact) instead of the proxy.
+// routines train through the exact differentiable executor (def.Exact) instead of the proxy;
+// "def-exact-st" feeds it the sampled one-hot program (straight-through), so the executor's
+// output is the sampled program's true output and its gradient is taken at that program, where
+// it equals the interpreter's finite differences.
 func Routines(lambda float64) map[string]Routine {
 	strong := 100 * lambda
 	return map[string]Routine{
@@ -56,6 +59,7 @@ func Routines(lambda float64) map[string]Routine {
 		"def-strong-warmup": {Name: "def-strong-warmup", Lambda: strong, TauStart: 1, TauEnd: 1, WarmupEpochs: -1},
 		"def-exact":         {Name: "def-exact", Lambda: lambda, TauStart: 1, TauEnd: 1, Exact: true},
 		"def-exact-strong":  {Name: "def-exact-strong", Lambda: strong, TauStart: 1, TauEnd: 1, Exact: true},
+		"def-exact-st":      {Name: "def-exact-st", Lambda: lambda, StraightThrough: true, TauStart: 1, TauEnd: 1, Exact: true},
 	}
 }
 
