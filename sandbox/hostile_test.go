@@ -544,3 +544,42 @@ print('ok')
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// Every signal, sent to its parent (the zygote, init of the runs' pid namespace) and to every
+// process it can name, leaves the pool's workers in place and the next runs right.
+func TestHostileSignalsParent(t *testing.T) {
+	before := pool(t).Stats().Restarts
+	// Python's own SIGINT handler would make the zygote raise KeyboardInterrupt (and die, taking
+	// the run with it); the zygote ignores SIGINT.
+	// (As root the program's private uid may not signal it at all.)
+	hostile(t, "import os, signal, time\ntry:\n    os.kill(os.getppid(), signal.SIGINT)\nexcept OSError:\n    pass\ntime.sleep(0.2)\n", Options{}, PassedTest)
+	src := `import os, signal, time
+for sig in range(1, 65):
+    if sig in (signal.SIGKILL, signal.SIGSTOP):
+        continue
+    try:
+        signal.signal(sig, signal.SIG_IGN)
+    except (OSError, ValueError):
+        pass
+for sig in range(1, 65):
+    for pid in (os.getppid(), 1, 2, 3, -1):
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            pass
+time.sleep(0.2)  # a parent that died of them takes the run with it
+print('sent')
+`
+	r := hostile(t, src, Options{}, PassedTest)
+	if r.Stdout != "sent\n" {
+		t.Errorf("stdout %q", r.Stdout)
+	}
+	for range 3 {
+		stillServes(t)
+	}
+	if after := pool(t).Stats().Restarts; after != before {
+		t.Errorf("%d workers were replaced", after-before)
+	}
+}

@@ -663,6 +663,8 @@ def zygote_main(ctl):
     global NS_INIT
     info = {"errors": []}
     os.setsid()  # its own process group: killpg of the parent's group from a child reaches only it
+    # As init of the runs' pid namespace it receives from them only the signals it handles: none.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if NS:
         NS_INIT = os.getpid() == 1
         if not NS_INIT:
