@@ -470,7 +470,7 @@ def try_(name, f):
         r = f()
     except OSError:
         return
-    if r is None or r >= 0:
+    if not isinstance(r, int) or r >= 0:
         ok.append(name)
 for flag, name in ((0x10000000, 'unshare(user)'), (0x20000, 'unshare(mount)'), (0x40000000, 'unshare(net)'), (0x20000000, 'unshare(pid)')):
     try_(name, lambda: libc.unshare(flag))
@@ -484,6 +484,12 @@ try_('keyctl', lambda: libc.syscall(250, 0, 0, 0, 0, 0))
 try_('perf_event_open', lambda: libc.syscall(298, 0, 0, -1, -1, 0))
 try_('io_uring_setup', lambda: libc.syscall(425, 1, 0))
 try_('userfaultfd', lambda: libc.syscall(323, 0))
+import resource
+try_('prlimit(parent)', lambda: resource.prlimit(os.getppid(), resource.RLIMIT_NOFILE, (3, 3)))
+try_('setpriority(parent)', lambda: os.setpriority(os.PRIO_PROCESS, os.getppid(), 19))
+try_('sched_setaffinity(parent)', lambda: os.sched_setaffinity(os.getppid(), {0}))
+resource.setrlimit(resource.RLIMIT_NOFILE, (200, 256))  # its own limits it may lower
+os.setpriority(os.PRIO_PROCESS, 0, 1)
 for fam, typ, name in ((socket.AF_INET, socket.SOCK_STREAM, 'inet'), (socket.AF_INET6, socket.SOCK_STREAM, 'inet6'), (socket.AF_NETLINK, socket.SOCK_RAW, 'netlink'), (socket.AF_PACKET, socket.SOCK_RAW, 'packet')):
     try_('socket(' + name + ')', lambda: socket.socket(fam, typ).close())
 try:

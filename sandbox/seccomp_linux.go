@@ -71,6 +71,13 @@ func buildSeccompFilter() (string, error) {
 			{Names: available(info, []string{"clone3"}), Action: seccomp.ActionErrno | seccomp.Action(errnoENOSYS)},
 			{NamesWithCondtions: []seccomp.NameWithConditions{
 				{Name: "clone", Conditions: []seccomp.Condition{{Argument: 0, Operation: seccomp.BitsSet, Value: cloneNamespaceFlags}}},
+				// Limits and scheduling of other processes (as a user the zygote has the program's
+				// uid; a program could starve it of descriptors or memory): only of itself.
+				{Name: "prlimit64", Conditions: []seccomp.Condition{{Argument: 0, Operation: seccomp.NotEqual, Value: 0}}},
+				{Name: "setpriority", Conditions: []seccomp.Condition{{Argument: 1, Operation: seccomp.NotEqual, Value: 0}}},
+				{Name: "sched_setaffinity", Conditions: []seccomp.Condition{{Argument: 0, Operation: seccomp.NotEqual, Value: 0}}},
+				{Name: "sched_setscheduler", Conditions: []seccomp.Condition{{Argument: 0, Operation: seccomp.NotEqual, Value: 0}}},
+				{Name: "sched_setparam", Conditions: []seccomp.Condition{{Argument: 0, Operation: seccomp.NotEqual, Value: 0}}},
 				// Sockets: AF_UNIX only (no network even where a namespace is missing).
 				{Name: "socket", Conditions: []seccomp.Condition{{Argument: 0, Operation: seccomp.NotEqual, Value: afUNIX}}},
 				{Name: "socketpair", Conditions: []seccomp.Condition{{Argument: 0, Operation: seccomp.NotEqual, Value: afUNIX}}},
