@@ -12,9 +12,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -67,6 +69,7 @@ func TestThroughputReport(t *testing.T) {
 		}
 	}
 	var poolTime, bareTime, freshTime, poolLoop, bareLoop, freshLoop time.Duration
+	var poolCPU, bareCPU, freshCPU, judgeCPU, zygoteCPU, childCPU, goCPU float64 // seconds, non-looping slices
 	pool, bare, fresh := make([]bool, len(samples)), make([]bool, len(samples)), make([]bool, len(samples))
 	outcomes := map[Outcome]int{}
 	const slices = 8
@@ -80,9 +83,23 @@ func TestThroughputReport(t *testing.T) {
 		for turn := range 3 {
 			switch (turn + k) % 3 {
 			case 0:
+				g0, j0, z0, c0 := selfCPU(), 0.0, 0.0, 0.0
+				for _, s := range p.slots {
+					j, z, c := workerCPU(s)
+					j0, z0, c0 = j0+j, z0+z, c0+c
+				}
 				start := time.Now()
 				res, err := Evaluate(context.Background(), p, probs, part, EvalConfig{Options: Options{Timeout: timeout}, Parallel: par})
 				poolTime += time.Since(start)
+				if k < slices {
+					g1, j1, z1, c1 := selfCPU(), 0.0, 0.0, 0.0
+					for _, s := range p.slots {
+						j, z, c := workerCPU(s)
+						j1, z1, c1 = j1+j, z1+z, c1+c
+					}
+					goCPU, judgeCPU, zygoteCPU, childCPU = goCPU+g1-g0, judgeCPU+j1-j0, zygoteCPU+z1-z0, childCPU+c1-c0
+					poolCPU += g1 - g0 + j1 - j0 + z1 - z0 + c1 - c0
+				}
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -94,16 +111,24 @@ func TestThroughputReport(t *testing.T) {
 					}
 				}
 			case 1:
+				c0 := childrenCPU()
 				got, d, err := bareFork(python, probs, part, par, timeout)
+				if k < slices {
+					bareCPU += childrenCPU() - c0
+				}
 				if err != nil {
 					t.Fatal(err)
 				}
 				bareTime += d
 				copy(bare[lo:], got)
 			case 2:
+				c0 := childrenCPU()
 				start := time.Now()
 				got, err := freshProcess(python, probs, part, par, timeout, t.TempDir())
 				freshTime += time.Since(start)
+				if k < slices {
+					freshCPU += childrenCPU() - c0
+				}
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -126,6 +151,44 @@ func TestThroughputReport(t *testing.T) {
 	}
 	report("all samples", len(samples), poolTime, bareTime, freshTime)
 	report("without the looping samples", len(samples)-loopers, poolLoop, bareLoop, freshLoop)
+	n := float64(len(samples) - loopers)
+	ms := func(sec float64) float64 { return sec * 1000 / n }
+	t.Logf("CPU per sample without the loops (ms): pool %.2f (Go %.2f, judge %.2f, zygote %.2f, children %.2f); bare fork %.2f; fresh interpreter %.2f",
+		ms(poolCPU), ms(goCPU), ms(judgeCPU), ms(zygoteCPU), ms(childCPU), ms(bareCPU), ms(freshCPU))
+}
+
+// selfCPU is this process's CPU time in seconds; childrenCPU that of its waited-for children.
+func selfCPU() float64     { return rusageSeconds(syscall.RUSAGE_SELF) }
+func childrenCPU() float64 { return rusageSeconds(syscall.RUSAGE_CHILDREN) }
+
+func rusageSeconds(who int) float64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(who, &ru)
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+// workerCPU is the CPU time in seconds of a worker's judge, its zygote, and the children the
+// zygote has reaped (from /proc/PID/stat).
+func workerCPU(s *slot) (judge, zygote, children float64) {
+	if s.w == nil {
+		return
+	}
+	stat := func(pid int) (self, reaped float64) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return
+		}
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+		v := func(i int) float64 { x, _ := strconv.ParseFloat(f[i], 64); return x / 100 } // clock ticks
+		return v(11) + v(12), v(13) + v(14)
+	}
+	w := s.w.cmd.Process.Pid
+	judge, _ = stat(w)
+	for _, z := range childrenOf(w) {
+		zs, zc := stat(z)
+		zygote, children = zygote+zs, children+zc
+	}
+	return
 }
 
 func benchSamples(t *testing.T) ([]Problem, []Sample) {
@@ -193,6 +256,8 @@ for r in outs:
             break
         data += chunk
     verdicts.update(json.loads(data))
+for _ in outs:
+    os.wait()  # so that the runners' CPU time reaches the caller's rusage
 print(time.monotonic() - t0)
 print(json.dumps([verdicts[str(i)] for i in range(len(progs))]))
 `
