@@ -47,6 +47,9 @@ var rlSummaries = map[string]string{
 	"rpn-eta":    "seed 001: binary-reward PPO vs execution-trace DPO (RPN)",
 	"rpn-egca":   "seed 003: GRPO vs execution-grounded credit assignment (RPN)",
 	"py-grpo":    "seed 003 on the synthetic Python task family: GRPO vs EGCA",
+	"py-coderl":  "seed 004 with the transformer on Python: REINFORCE, with a critic, with AST/DFG rewards",
+	"py-eta":     "seed 001 with the transformer on Python: SFT vs PPO vs ETA-DPO (-model DIR -problems FILE: the seed's HumanEval set-up)",
+	"py-egca":    "seed 003 with the transformer on Python: GRPO vs EGCA",
 }
 
 // beforeTraining is called once flags are parsed and checked, just before an experiment starts
@@ -286,10 +289,12 @@ func rlFlags(name string, c *cli) func() error {
 	python := strings.HasPrefix(name, "py-")
 	var workers *int
 	var execURLs *string
+	var mf *modelFlags
 	if python {
 		workers = c.int("workers", 0, 1, "Python sandbox processes (default: the cores, at most 4)")
 		execURLs = c.string("exec", "", nil, "run Python programs on these execution servers (URL[,URL...]: kernel serve or SandboxFusion) instead of local workers")
 		c.conflict("workers", "exec")
+		mf = pyModelFlags(c, full)
 	}
 	var loss, scale *string
 	var epsHigh *float64
@@ -319,6 +324,7 @@ func rlFlags(name string, c *cli) func() error {
 		cfg.Methods, cfg.DataSeed, cfg.Backend, cfg.Log, cfg.Command = *methods, *dataSeed, *common.backend, os.Stderr, os.Args
 		if python {
 			cfg.Workers, cfg.Exec = *workers, *execURLs
+			mf.apply(c, &cfg)
 		}
 		if loss != nil && c.set("loss") {
 			cfg.GRPOLoss = *loss

@@ -73,6 +73,19 @@ type RLConfig struct {
 	GRPOLoss  string  `json:"grpo_loss,omitempty"`
 	GRPOScale string  `json:"grpo_scale,omitempty"`
 	EpsHigh   float64 `json:"eps_high,omitempty"`
+	// Model is the generator: "gru" (the default of the rpn-* experiments and py-grpo) or "gpt",
+	// the GPT-2 transformer (py-coderl, py-eta, py-egca), sized by GPT, trained from scratch with
+	// a BPE trained on the training texts or, with ModelDir, loaded from a Hugging Face checkpoint
+	// directory. See model.go.
+	Model    string     `json:"model,omitempty"`
+	ModelDir string     `json:"model_dir,omitempty"`
+	GPT      *GPTConfig `json:"gpt,omitempty"`
+	// Problems, if set, is a HumanEval or MBPP JSONL file (Format) replacing the synthetic task
+	// family: its first Subset problems are at once the SFT set, the RL prompts and the test set
+	// (seed 001's set-up: a 10-problem HumanEval subset). See rldata.go.
+	Problems string `json:"problems,omitempty"`
+	Format   string `json:"format,omitempty"`
+	Subset   int    `json:"subset,omitempty"`
 	// Quick marks the smoke-test preset (QuickRLConfig): its numbers say nothing about the methods.
 	Quick bool `json:"quick"`
 	// Command is the command line that asked for the run, recorded in the results (set by the CLI).
@@ -95,11 +108,15 @@ func DefaultRLConfig(name string) (RLConfig, error) {
 		// than RPN's, so fewer iterations fit the same time.
 		cfg.DataSeed, cfg.SFTSize, cfg.PromptSize, cfg.EvalSize, cfg.SFTEpochs, cfg.Iters = 1, 600, 3000, 200, 30, 150
 	}
+	if isPython(name) && name != "py-grpo" {
+		// The transformer on the Python task family (pyrl.go).
+		pyGPTDefaults(&cfg)
+	}
 	return cfg, nil
 }
 
 // RLExperiments are the names RunRL knows.
-var RLExperiments = []string{"rpn-coderl", "rpn-eta", "rpn-egca", "py-grpo"}
+var RLExperiments = []string{"rpn-coderl", "rpn-eta", "rpn-egca", "py-grpo", "py-coderl", "py-eta", "py-egca"}
 
 // rlFamilies are the methods each RL experiment compares (its default, in this order): a run of
 // an experiment trains only its own methods, so that results are labelled by what they compare.
@@ -108,6 +125,9 @@ var rlFamilies = map[string][]string{
 	"rpn-eta":    {"sft", "ppo", "eta-dpo"},
 	"rpn-egca":   {"sft", "grpo", "egca"},
 	"py-grpo":    {"sft", "grpo", "egca"},
+	"py-coderl":  {"sft", "reinforce", "reinforce+critic", "reinforce+critic+struct"},
+	"py-eta":     {"sft", "ppo", "ppo-1epoch", "eta-dpo"},
+	"py-egca":    {"sft", "grpo", "egca"},
 }
 
 // RLMethodsOf lists the methods experiment name compares.
@@ -126,6 +146,9 @@ func QuickRLConfig(name string) (RLConfig, error) {
 	cfg.SFTSize, cfg.PromptSize, cfg.EvalSize, cfg.SFTEpochs = 200, 128, 48, 10
 	cfg.Iters, cfg.Samples, cfg.EvalEvery, cfg.Seeds, cfg.CriticWarmup = 4, 5, 2, []int64{1}, 2
 	cfg.Quick, cfg.OutDir = true, filepath.Join("out", name+"-quick")
+	if err == nil && cfg.Model == ModelGPT {
+		pyGPTQuick(&cfg)
+	}
 	return cfg, err
 }
 
@@ -187,12 +210,19 @@ func RLMethods(cfg RLConfig) map[string]rlMethod {
 		}}
 	}
 	ppo, dpo := rl.DefaultPPOConfig(), rl.DefaultDPOConfig()
+	// ppo-1epoch is PPO at ETA-DPO's update compute: one policy update per batch of samples
+	// instead of four (py-eta reports both budgets).
+	ppo1 := ppo
+	ppo1.Epochs = 1
 	return map[string]rlMethod{
 		"reinforce":               reinforce(false, reward.Outcome, "outcome (eq. 4.6)"),
 		"reinforce+critic":        reinforce(true, reward.Outcome, "outcome (eq. 4.6)"),
 		"reinforce+critic+struct": reinforce(true, StructReward, "outcome + 0.5 ast + 0.5 dfg (eq. 4.6, 4.8, 4.9)"),
 		"ppo": {group: 1, config: ppo, reward: "passed", build: func(pol, ref rl.Policy, task, _ *rl.Task, _ int64) (rl.Method, error) {
 			return rl.NewPPO(ppo, pol, ref, task)
+		}},
+		"ppo-1epoch": {group: 1, config: ppo1, reward: "passed", build: func(pol, ref rl.Policy, task, _ *rl.Task, _ int64) (rl.Method, error) {
+			return rl.NewPPO(ppo1, pol, ref, task)
 		}},
 		"eta-dpo": {group: 8, config: dpo, reward: "trace preference", build: func(pol, ref rl.Policy, task, _ *rl.Task, _ int64) (rl.Method, error) {
 			return rl.NewDPO(dpo, pol, ref, task)
@@ -293,7 +323,7 @@ func (cfg RLConfig) check() error {
 	if cfg.EpsHigh < 0 {
 		return fmt.Errorf("%s: upper clip %g must not be negative", cfg.Experiment, cfg.EpsHigh)
 	}
-	return nil
+	return cfg.checkModel()
 }
 
 // RunRL runs an RL experiment: for every seed it trains the SFT start, then every method from it,
@@ -317,9 +347,12 @@ func RunRL(cfg RLConfig) (*RLResults, error) {
 		return nil, err
 	}
 	defer data.close()
-	m, labelled, prompts, test := data.model, data.sft, data.prompts, data.test
+	labelled, prompts, test := data.labelled, data.prompts, data.test
 	res := &RLResults{Provenance: newProvenance(cfg.Experiment, cfg.Quick, cfg.Command), Config: cfg,
-		Model: modelSettings(m), Methods: RLMethodSettings(cfg), Dropped: prompts.Dropped + test.Dropped}
+		Methods: RLMethodSettings(cfg), Dropped: prompts.Dropped + test.Dropped}
+	if data.model != nil {
+		res.Model = modelSettings(data.model)
+	}
 	res.Config.Log = nil
 	save := func() error {
 		res.Summary = summarize(res.Runs, cfg.Methods)
@@ -336,12 +369,22 @@ func RunRL(cfg RLConfig) (*RLResults, error) {
 	ks := []int{1, 5, 10}
 	ks = slices.DeleteFunc(ks, func(k int) bool { return k > cfg.Samples })
 	for _, seed := range cfg.Seeds {
-		sft, err := trainSFT(backend, m, labelled, cfg, seed)
-		if err != nil {
-			return nil, err
+		var sft sftStart
+		if data.gpt != nil {
+			p, err := trainGPTSFT(backend, data.gpt, labelled, cfg, seed)
+			if err != nil {
+				return nil, err
+			}
+			sft, res.Model = gptStart{p}, gptSettings(cfg, data.gpt, p)
+		} else {
+			gen, err := trainSFT(backend, data.model, data.sft, cfg, seed)
+			if err != nil {
+				return nil, err
+			}
+			sft = gruStart{gen, data.lexer}
 		}
 		for _, name := range cfg.Methods {
-			run, err := runRLMethod(sft, data.lexer, name, known[name], prompts, test, data.labelled, cfg, seed, ks)
+			run, err := runRLMethod(sft, name, known[name], prompts, test, data.labelled, cfg, seed, ks)
 			if err != nil {
 				return nil, fmt.Errorf("%s seed %d: %w", name, seed, err)
 			}
@@ -391,15 +434,15 @@ func copyPolicy(sft *seq2seq.Generator, lexer seq2seq.Lexer, seed int64) (rl.Pol
 	return seq2seq.NewPolicy(&seq2seq.Generator{Model: sft.Model, Backend: sft.Backend, Store: store, Batch: sft.Batch}, lexer), nil
 }
 
-func runRLMethod(sft *seq2seq.Generator, lexer seq2seq.Lexer, name string, meth rlMethod,
+func runRLMethod(sft sftStart, name string, meth rlMethod,
 	prompts, test, labelled *rl.Task, cfg RLConfig, seed int64, ks []int) (*RLRun, error) {
-	pol, err := copyPolicy(sft, lexer, seed+1000)
+	pol, err := sft.policy(seed + 1000)
 	if err != nil {
 		return nil, err
 	}
 	run := &RLRun{Method: name, Seed: seed}
 	if name != "sft" {
-		ref, err := copyPolicy(sft, lexer, seed+2000)
+		ref, err := sft.policy(seed + 2000)
 		if err != nil {
 			return nil, err
 		}

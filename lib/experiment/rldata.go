@@ -24,12 +24,17 @@ type rlData struct {
 	labelled      *rl.Task
 	prompts, test *rl.Task
 	close         func()
+	// gpt is set when the generator is the transformer (model, lexer and sft are nil then).
+	gpt *gptData
 }
 
 // loadRLData builds the data of cfg.Experiment: rpn-* on the RPN data set, py-* on the Python
 // task family.
 func loadRLData(cfg RLConfig) (*rlData, error) {
 	if isPython(cfg.Experiment) {
+		if cfg.Problems != "" {
+			return loadProblemsData(cfg)
+		}
 		return loadPyData(cfg)
 	}
 	gc := rpn.DefaultGenConfig(cfg.Dialect)
@@ -95,27 +100,19 @@ func loadPyData(cfg RLConfig) (*rlData, error) {
 		}
 		return out, nil
 	}
-	train, err := pairs(split.Train)
+	d := &rlData{}
+	if cfg.model() == ModelGRU {
+		train, err := pairs(split.Train)
+		if err != nil {
+			return nil, err
+		}
+		if d, err = pyGRU(cfg, train); err != nil {
+			return nil, err
+		}
+	}
+	exec, err := pyExecutor(cfg)
 	if err != nil {
 		return nil, err
-	}
-	mc := seq2seq.DefaultConfig()
-	mc.SrcLen, mc.TgtLen = 0, 0
-	for _, p := range train {
-		mc.SrcLen, mc.TgtLen = max(mc.SrcLen, len(p.Description)), max(mc.TgtLen, len(p.Program)+1)
-	}
-	mc.TgtLen = (mc.TgtLen + 7) / 8 * 8
-	d := &rlData{model: seq2seq.NewModelFor(mc, train, nil), lexer: pytask.Language{}}
-	if d.sft, err = d.model.PreparePairs(train[:cfg.SFTSize]); err != nil {
-		return nil, err
-	}
-	workers := cfg.Workers
-	if workers <= 0 {
-		workers = min(runtime.NumCPU(), 4)
-	}
-	exec, _, err := sandbox.OpenExecutor(cfg.Exec, sandbox.PoolConfig{Workers: workers}, sandbox.RemoteConfig{})
-	if err != nil {
-		return nil, fmt.Errorf("%s: the Python sandbox: %w", cfg.Experiment, err)
 	}
 	d.close = func() { exec.Close() }
 	opts := sandbox.Options{Timeout: 2 * time.Second}
@@ -133,5 +130,47 @@ func loadPyData(cfg RLConfig) (*rlData, error) {
 			return nil, err
 		}
 	}
+	if cfg.model() == ModelGPT {
+		// The BPE learns from every training description and program (descriptions are not
+		// scarce, programs are; the GRU's vocabularies come from the same texts).
+		var texts []string
+		for _, ex := range split.Train {
+			texts = append(texts, ex.Description, ex.Code)
+		}
+		if d.gpt, err = prepareGPT(cfg, texts, d.labelled, d.prompts, d.test); err != nil {
+			exec.Close()
+			return nil, err
+		}
+	}
 	return d, nil
+}
+
+// pyGRU is the GRU generator of the Python experiments: its program vocabulary is the lexemes of
+// the training programs, its lengths fit the longest description and program.
+func pyGRU(cfg RLConfig, train []seq2seq.Pair) (*rlData, error) {
+	var err error
+	mc := seq2seq.DefaultConfig()
+	mc.SrcLen, mc.TgtLen = 0, 0
+	for _, p := range train {
+		mc.SrcLen, mc.TgtLen = max(mc.SrcLen, len(p.Description)), max(mc.TgtLen, len(p.Program)+1)
+	}
+	mc.TgtLen = (mc.TgtLen + 7) / 8 * 8
+	d := &rlData{model: seq2seq.NewModelFor(mc, train, nil), lexer: pytask.Language{}}
+	if d.sft, err = d.model.PreparePairs(train[:cfg.SFTSize]); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// pyExecutor is the one sandbox pool (or remote executor) every run of a Python experiment uses.
+func pyExecutor(cfg RLConfig) (sandbox.Executor, error) {
+	workers := cfg.Workers
+	if workers <= 0 {
+		workers = min(runtime.NumCPU(), 4)
+	}
+	exec, _, err := sandbox.OpenExecutor(cfg.Exec, sandbox.PoolConfig{Workers: workers}, sandbox.RemoteConfig{})
+	if err != nil {
+		return nil, fmt.Errorf("%s: the Python sandbox: %w", cfg.Experiment, err)
+	}
+	return exec, nil
 }
