@@ -87,6 +87,7 @@ func TestCLIRejectsBadInput(t *testing.T) {
 		{"run", "py-eta --sft-epochs -1", "-sft-epochs"},
 		{"run", "py-eta --sft-lr 0", "-sft-lr"},
 		{"run", "rpn-eta --model gpt", "-model"},
+		{"run", "py-grpo --sft-cache /tmp/x", "-sft-cache"},
 		{"run", "rpn-egca --methods sft --scale batch", "-scale"},
 		// The output folder and the backend are checked before training.
 		{"run", "rpn-egca --quick --out /proc/no/such/dir", "-out"},

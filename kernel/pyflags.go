@@ -13,7 +13,7 @@ import (
 // Face checkpoint directory), -problems/-format/-subset (a HumanEval or MBPP file instead of the
 // synthetic family), -sft-epochs and -sft-lr.
 type modelFlags struct {
-	model, problems, format *string
+	model, problems, format, sftCache *string
 	subset, sftEpochs       *int
 	sftLR                   *float64
 }
@@ -30,7 +30,9 @@ func pyModelFlags(c *cli, full experiment.RLConfig) *modelFlags {
 		subset:    c.int("subset", 10, 1, "problems of -problems used"),
 		sftEpochs: c.int("sft-epochs", full.SFTEpochs, 0, "epochs of the supervised start"),
 		sftLR:     c.float("sft-lr", full.SFTLR, true, "learning rate of the supervised start"),
+		sftCache:  c.string("sft-cache", "", nil, "folder where the transformer's SFT start of each seed is saved and, with the same settings, loaded instead of retrained"),
 	}
+	c.require("sft-cache", func() bool { return *f.model != experiment.ModelGRU }, "only the transformer's start is cached; -model is gru")
 	for _, name := range []string{"format", "subset"} {
 		c.require(name, func() bool { return c.set("problems") }, "only matters with -problems")
 	}
@@ -86,4 +88,5 @@ func (f *modelFlags) apply(c *cli, cfg *experiment.RLConfig) {
 	if c.set("sft-lr") {
 		cfg.SFTLR = *f.sftLR
 	}
+	cfg.SFTCache = *f.sftCache
 }

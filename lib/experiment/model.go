@@ -1,8 +1,12 @@
 package experiment
 
 import (
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 
 	"github.com/gomlx/compute"
@@ -207,4 +211,41 @@ func trainGPTSFT(backend compute.Backend, d *gptData, labelled *rl.Task, cfg RLC
 		}
 	}
 	return p, nil
+}
+
+// cachedGPTSFT is trainGPTSFT through cfg.SFTCache: the start is loaded from the cache when a run
+// with the same settings saved it, and saved there after training otherwise.
+func cachedGPTSFT(backend compute.Backend, d *gptData, labelled *rl.Task, cfg RLConfig, seed int64) (*gpt.Policy, error) {
+	if cfg.SFTCache == "" {
+		return trainGPTSFT(backend, d, labelled, cfg, seed)
+	}
+	dir := filepath.Join(cfg.SFTCache, sftKey(cfg, d, seed))
+	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err == nil {
+		p, err := gpt.Load(backend, dir, seed, d.pc)
+		if err != nil {
+			return nil, fmt.Errorf("sft cache %s: %w", dir, err)
+		}
+		logf(cfg.Log, "sft seed %d: loaded the start from %s\n", seed, dir)
+		return p, nil
+	}
+	p, err := trainGPTSFT(backend, d, labelled, cfg, seed)
+	if err != nil {
+		return nil, err
+	}
+	tmp := dir + ".tmp"
+	if err := os.RemoveAll(tmp); err != nil {
+		return nil, err
+	}
+	if err := p.Save(tmp); err != nil {
+		return nil, fmt.Errorf("sft cache: %w", err)
+	}
+	return p, os.Rename(tmp, dir)
+}
+
+// sftKey names a cached start by a hash of everything that decides its weights.
+func sftKey(cfg RLConfig, d *gptData, seed int64) string {
+	b, _ := json.Marshal(map[string]any{"data_seed": cfg.DataSeed, "sft_size": cfg.SFTSize, "epochs": cfg.SFTEpochs, "lr": cfg.SFTLR,
+		"batch": cfg.Batch, "model": d.cfg, "pc": d.pc, "tokenizer": d.tok.Size(), "model_dir": cfg.ModelDir, "problems": cfg.Problems,
+		"format": cfg.Format, "subset": cfg.Subset, "seed": seed, "python": isPython(cfg.Experiment)})
+	return fmt.Sprintf("sft-seed%d-%x", seed, sha256.Sum256(b))[:len("sft-seed")+len(fmt.Sprint(seed))+1+16]
 }

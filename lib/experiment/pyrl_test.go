@@ -170,3 +170,49 @@ func TestRLModelChecks(t *testing.T) {
 		t.Errorf("the quick preset: model %q, %v", cfg.Model, err)
 	}
 }
+
+// TestSFTCache: a second run with the same settings loads the cached start (the same weights,
+// no training); another seed trains its own.
+func TestSFTCache(t *testing.T) {
+	cfg, _ := QuickRLConfig("py-egca")
+	cfg.OutDir, cfg.SFTEpochs, cfg.SFTCache = t.TempDir(), 1, t.TempDir()
+	backend, err := Backend("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := loadRLData(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer data.close()
+	var log strings.Builder
+	cfg.Log = &log
+	weights := func(seed int64) []byte {
+		p, err := cachedGPTSFT(backend, data.gpt, data.labelled, cfg, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		if err := p.Save(dir); err != nil {
+			t.Fatal(err)
+		}
+		w, _ := os.ReadFile(filepath.Join(dir, "model.safetensors"))
+		return w
+	}
+	first := weights(1)
+	if strings.Contains(log.String(), "loaded") {
+		t.Fatalf("an empty cache loaded a start: %s", log.String())
+	}
+	log.Reset()
+	second := weights(1)
+	if !strings.Contains(log.String(), "loaded") || strings.Contains(log.String(), "epoch") {
+		t.Errorf("the second run did not load the cached start: %s", log.String())
+	}
+	if !bytes.Equal(first, second) {
+		t.Errorf("the cached start holds other weights than the trained one")
+	}
+	log.Reset()
+	if other := weights(2); bytes.Equal(first, other) || strings.Contains(log.String(), "loaded") {
+		t.Errorf("seed 2 got seed 1's start: %s", log.String())
+	}
+}

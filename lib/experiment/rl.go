@@ -86,6 +86,11 @@ type RLConfig struct {
 	Problems string `json:"problems,omitempty"`
 	Format   string `json:"format,omitempty"`
 	Subset   int    `json:"subset,omitempty"`
+	// SFTCache, if set, is a folder where the transformer's SFT start of each seed is saved as a
+	// Hugging Face checkpoint, under a name made of everything that decides it (data, sizes, SFT
+	// settings, model, seed), and loaded instead of retrained when it is there: py-coderl,
+	// py-eta and py-egca with the same settings share one start per seed.
+	SFTCache string `json:"sft_cache,omitempty"`
 	// Quick marks the smoke-test preset (QuickRLConfig): its numbers say nothing about the methods.
 	Quick bool `json:"quick"`
 	// Command is the command line that asked for the run, recorded in the results (set by the CLI).
@@ -371,7 +376,7 @@ func RunRL(cfg RLConfig) (*RLResults, error) {
 	for _, seed := range cfg.Seeds {
 		var sft sftStart
 		if data.gpt != nil {
-			p, err := trainGPTSFT(backend, data.gpt, labelled, cfg, seed)
+			p, err := cachedGPTSFT(backend, data.gpt, labelled, cfg, seed)
 			if err != nil {
 				return nil, err
 			}
