@@ -14,8 +14,8 @@ import (
 // synthetic family), -sft-epochs and -sft-lr.
 type modelFlags struct {
 	model, problems, format, sftCache *string
-	subset, sftEpochs       *int
-	sftLR                   *float64
+	subset, sftEpochs                 *int
+	sftLR                             *float64
 }
 
 func pyModelFlags(c *cli, full experiment.RLConfig) *modelFlags {
