@@ -286,6 +286,7 @@ func rlFlags(name string, c *cli) func() error {
 	evalSize := c.int("eval-size", full.EvalSize, 1, fmt.Sprintf("test prompts (quick: %d)", quick.EvalSize))
 	samples := c.int("samples", full.Samples, 1, fmt.Sprintf("samples per test prompt for pass@k (quick: %d)", quick.Samples))
 	dataSeed := c.uint64("data-seed", full.DataSeed, "data generator seed")
+	resume := c.bool("resume", "keep the runs results.json in the output folder holds (same settings) and run only the missing ones")
 	python := strings.HasPrefix(name, "py-")
 	var workers *int
 	var execURLs *string
@@ -321,7 +322,7 @@ func rlFlags(name string, c *cli) func() error {
 		if c.set("seeds") {
 			cfg.Seeds = seedList
 		}
-		cfg.Methods, cfg.DataSeed, cfg.Backend, cfg.Log, cfg.Command = *methods, *dataSeed, *common.backend, os.Stderr, os.Args
+		cfg.Methods, cfg.DataSeed, cfg.Backend, cfg.Log, cfg.Command, cfg.Resume = *methods, *dataSeed, *common.backend, os.Stderr, os.Args, *resume
 		if python {
 			cfg.Workers, cfg.Exec = *workers, *execURLs
 			mf.apply(c, &cfg)

@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -214,5 +215,46 @@ func TestSFTCache(t *testing.T) {
 	log.Reset()
 	if other := weights(2); bytes.Equal(first, other) || strings.Contains(log.String(), "loaded") {
 		t.Errorf("seed 2 got seed 1's start: %s", log.String())
+	}
+}
+
+// TestRLResume: an interrupted run (its last method missing from results.json) resumed gives the
+// uninterrupted run's numbers and keeps the runs it had; another configuration is refused.
+func TestRLResume(t *testing.T) {
+	cfg, _ := QuickRLConfig("py-egca")
+	cfg.Methods, cfg.OutDir = []string{"sft", "grpo"}, t.TempDir()
+	full, err := RunRL(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Interrupt: drop grpo's run, mark sft's so that a rerun of it would show.
+	cut := *full
+	cut.Runs = []RLRun{full.Runs[0]}
+	cut.Runs[0].Seconds = 12345
+	cut.Complete = false
+	if _, err := WriteJSON(cfg.OutDir, "results.json", &cut); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Resume = true
+	res, err := RunRL(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Runs) != 2 || res.Runs[0].Seconds != 12345 || !res.Complete {
+		t.Fatalf("resumed runs: %d, sft kept: %v, complete %v", len(res.Runs), res.Runs[0].Seconds == 12345, res.Complete)
+	}
+	a, _ := json.Marshal(metricsOf(full.Runs[1].Test))
+	b, _ := json.Marshal(metricsOf(res.Runs[1].Test))
+	if !bytes.Equal(a, b) {
+		t.Errorf("the resumed grpo run differs from the uninterrupted one:\n%s\n%s", a, b)
+	}
+	back, err := LoadRLResults(ResultsPath(cfg.OutDir))
+	if err != nil || len(back.Runs) != 2 || len(back.Summary) != 2 {
+		t.Errorf("results.json after resuming: %v", err)
+	}
+	other := cfg
+	other.Iters = 3
+	if _, err := RunRL(other); err == nil || !strings.Contains(err.Error(), "another configuration") {
+		t.Errorf("resuming with other settings: %v", err)
 	}
 }

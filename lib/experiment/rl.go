@@ -93,6 +93,9 @@ type RLConfig struct {
 	SFTCache string `json:"sft_cache,omitempty"`
 	// Quick marks the smoke-test preset (QuickRLConfig): its numbers say nothing about the methods.
 	Quick bool `json:"quick"`
+	// Resume keeps the runs (method, seed) that cfg.OutDir/results.json already holds, when it was
+	// written with the same configuration, and runs only the missing ones (resume.go).
+	Resume bool `json:"-"`
 	// Command is the command line that asked for the run, recorded in the results (set by the CLI).
 	Command []string  `json:"-"`
 	Log     io.Writer `json:"-"`
@@ -359,6 +362,11 @@ func RunRL(cfg RLConfig) (*RLResults, error) {
 		res.Model = modelSettings(data.model)
 	}
 	res.Config.Log = nil
+	done, err := resumedRuns(cfg)
+	if err != nil {
+		return nil, err
+	}
+	res.Runs = done
 	save := func() error {
 		res.Summary = summarize(res.Runs, cfg.Methods)
 		res.EGCAOverhead = egcaOverhead(res.Runs)
@@ -374,6 +382,10 @@ func RunRL(cfg RLConfig) (*RLResults, error) {
 	ks := []int{1, 5, 10}
 	ks = slices.DeleteFunc(ks, func(k int) bool { return k > cfg.Samples })
 	for _, seed := range cfg.Seeds {
+		if !slices.ContainsFunc(cfg.Methods, func(m string) bool { return !hasRun(done, m, seed) }) {
+			logf(log, "seed %d: every method's run is in %s already (resumed)\n", seed, cfg.OutDir)
+			continue
+		}
 		var sft sftStart
 		if data.gpt != nil {
 			p, err := cachedGPTSFT(backend, data.gpt, labelled, cfg, seed)
@@ -389,6 +401,10 @@ func RunRL(cfg RLConfig) (*RLResults, error) {
 			sft = gruStart{gen, data.lexer}
 		}
 		for _, name := range cfg.Methods {
+			if hasRun(done, name, seed) {
+				logf(log, "%s seed %d: kept from %s (resumed)\n", name, seed, cfg.OutDir)
+				continue
+			}
 			run, err := runRLMethod(sft, name, known[name], prompts, test, data.labelled, cfg, seed, ks)
 			if err != nil {
 				return nil, fmt.Errorf("%s seed %d: %w", name, seed, err)
@@ -399,6 +415,13 @@ func RunRL(cfg RLConfig) (*RLResults, error) {
 			if err := save(); err != nil {
 				return nil, err
 			}
+		}
+	}
+	if cfg.Resume {
+		// Every run may have been resumed: the summary and the files are written once more.
+		res.Complete = true
+		if err := save(); err != nil {
+			return nil, err
 		}
 	}
 	return res, nil
