@@ -54,6 +54,7 @@ func defSizesFlags(c *cli) func() error {
 	lambda := c.float("lambda", full.Lambda, true, "DEF weight λ (seed 000's tuned value)")
 	proxyEpochs := c.int("proxy-epochs", full.ProxyEpochs, 1, fmt.Sprintf("proxy pre-training epochs per seed (quick: %d)", quick.ProxyEpochs))
 	merge := c.list("merge", nil, nil, "results.json files of rpn-def-sizes runs of one recipe (other routines, sizes or seeds) to combine into one table and figure in -out; no training")
+	diagnose := c.bool("diagnose", "only the per-seed measurements: proxy, gradient quality, and the norms of DEF's two gradients before and after CE training; no sizes")
 	gradCheck := c.int("grad-check", full.GradCheck, 0, fmt.Sprintf("validation programs for the gradient-quality check, 0 skips it (quick: %d)", quick.GradCheck))
 	return func() error {
 		cfg := full
@@ -61,7 +62,7 @@ func defSizesFlags(c *cli) func() error {
 			cfg = quick
 		}
 		cfg.Routines, cfg.Splits, cfg.DataSeed, cfg.LR, cfg.Lambda = *routines, *splits, *dataSeed, *lr, *lambda
-		cfg.Backend, cfg.Command = *common.backend, os.Args
+		cfg.Backend, cfg.Command, cfg.Diagnose = *common.backend, os.Args, *diagnose
 		for _, o := range []struct {
 			name string
 			v    []string
@@ -125,6 +126,10 @@ func defSizesFlags(c *cli) func() error {
 		for _, g := range res.Gradients {
 			fmt.Printf("seed %d: proxy MSE %.0f (output variance %.0f); gradient vs interpreter: proxy cosine %.3f sign %.1f%%, exact cosine %.3f sign %.1f%% (%d directions)\n",
 				g.Seed, g.ProxyMSE, g.ProxyVar, g.Proxy.MeanCosine, 100*g.Proxy.SignAgreement, g.Exact.MeanCosine, 100*g.Exact.SignAgreement, g.Proxy.Directions)
+			for _, st := range g.Terms {
+				fmt.Printf("seed %d after %d CE steps: ‖∇CE‖ %.3g; λ‖∇MSE‖/‖∇CE‖ proxy %.3g, exact %.3g, exact straight-through %.3g\n",
+					g.Seed, st.CESteps, st.CE, st.RatioPx, st.RatioEx, st.RatioEST)
+			}
 		}
 		fmt.Printf("wrote %s/results.json and the plots (%.0fs)\n", cfg.OutDir, res.Seconds)
 		return nil

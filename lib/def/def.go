@@ -76,15 +76,51 @@ func AttachProxy(gen *seq2seq.Generator, p *proxy.Trained) error {
 func Step(gen *seq2seq.Generator, px Executor, opt optimizer.Interface, straightThrough bool) (*trainer.Step, error) {
 	return trainer.NewStep(gen.Backend, gen.Store, "/"+seq2seq.Scope, opt, "def",
 		func(root *model.Scope, in []*Node) (*Node, []*Node) {
-			src, srcLen, decIn, tgt, inputs, truth, lambda, tau := in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7]
-			logits := gen.Logits(root.In(seq2seq.Scope), src, srcLen, decIn)
-			ce := seq2seq.CrossEntropy(logits, tgt)
-			soft := GumbelSoftmax(root.In("gumbel"), logits, tau, straightThrough)
-			lengths := ReduceSum(ConvertDType(NotEqual(tgt, ScalarZero(tgt.Graph(), tgt.DType())), dtypes.Int32), -1)
-			pred := px.Predict(root.In(proxy.Scope), soft, lengths, inputs)
-			mse := ReduceAllMean(Square(Sub(pred, truth)))
-			return Add(ce, Mul(lambda, mse)), []*Node{ce, mse}
+			_, ce, mse := terms(root, gen, px, straightThrough, in[0], in[1], in[2], in[3], in[4], in[5], in[7])
+			return Add(ce, Mul(in[6], mse)), []*Node{ce, mse}
 		})
+}
+
+// terms builds DEF's two terms from a batch (Src, SrcLen, DecIn, Tgt), the random inputs, the
+// reference outputs and τ: the teacher-forced logits, CE, and the MSE of executor px on the
+// Gumbel-softmax program read up to the reference's EOS.
+func terms(root *model.Scope, gen *seq2seq.Generator, px Executor, straightThrough bool,
+	src, srcLen, decIn, tgt, inputs, truth, tau *Node) (logits, ce, mse *Node) {
+	logits = gen.Logits(root.In(seq2seq.Scope), src, srcLen, decIn)
+	ce = seq2seq.CrossEntropy(logits, tgt)
+	soft := GumbelSoftmax(root.In("gumbel"), logits, tau, straightThrough)
+	lengths := ReduceSum(ConvertDType(NotEqual(tgt, ScalarZero(tgt.Graph(), tgt.DType())), dtypes.Int32), -1)
+	pred := px.Predict(root.In(proxy.Scope), soft, lengths, inputs)
+	mse = ReduceAllMean(Square(Sub(pred, truth)))
+	return logits, ce, mse
+}
+
+// TermNorms are the L2 norms, over a batch, of the gradients of DEF's two terms with respect to
+// the generator's teacher-forced logits: CE's and the MSE's (not multiplied by λ).
+type TermNorms struct {
+	CE  float64 `json:"ce"`
+	MSE float64 `json:"mse"`
+}
+
+// TermGradients compiles what measures TermNorms on a batch through executor px, drawing the
+// Gumbel noise as Step does. Its inputs are Step's without λ: Src, SrcLen, DecIn, Tgt, the random
+// inputs, the reference outputs and τ.
+func TermGradients(gen *seq2seq.Generator, px Executor, straightThrough bool) (func(in ...any) (TermNorms, error), error) {
+	exec, err := trainer.NewExec(gen.Backend, gen.Store, "def-term-gradients", func(root *model.Scope, in []*Node) []*Node {
+		logits, ce, mse := terms(root, gen, px, straightThrough, in[0], in[1], in[2], in[3], in[4], in[5], in[6])
+		norm := func(x *Node) *Node { return Sqrt(ReduceAllSum(Square(Gradient(x, logits)[0]))) }
+		return []*Node{norm(ce), norm(mse)}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return func(in ...any) (TermNorms, error) {
+		res, err := exec.Call(in...)
+		if err != nil {
+			return TermNorms{}, err
+		}
+		return TermNorms{CE: float64(tensors.ToScalar[float32](res[0])), MSE: float64(tensors.ToScalar[float32](res[1]))}, nil
+	}, nil
 }
 
 // Hyper makes a float32 scalar tensor, for λ and τ.

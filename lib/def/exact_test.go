@@ -315,3 +315,93 @@ func TestGradientQualityExactBesideProxy(t *testing.T) {
 		t.Errorf("briefly trained proxy: cosine %.3f, sign agreement %.3f; expected far from the exact executor's", learned.MeanCosine, learned.SignAgreement)
 	}
 }
+
+// TestTermGradients: the CE gradient norm TermGradients reports equals the one computed by hand
+// from the logits, (softmax − one-hot)/tokens at every non-padding position; the MSE gradient
+// through the exact executor is finite and non-zero.
+func TestTermGradients(t *testing.T) {
+	split, err := rpn.Generate(rpn.DefaultGenConfig(rpn.Basic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const B = 8
+	m := seq2seq.NewModel(seq2seq.DefaultConfig(), rpn.Basic, split.Train[:200])
+	data, err := m.Prepare(split.Train[:B])
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, err := seq2seq.NewGenerator(gobackend.GetBackend(), m, B, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := NewExact(m.Tgt, rpn.Basic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	measure, err := TermGradients(gen, ex, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := data.Batch([]int{0, 1, 2, 3, 4, 5, 6, 7}, B)
+	shell := &proxy.Proxy{Cfg: proxy.DefaultConfig(), Vocab: m.Tgt}
+	in, out, err := proxy.Targets(rpn.Basic, programs(split.Train[:B]), shell.RandomInputs(rand.New(rand.NewPCG(1, 1)), B), shell.Cfg.K)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := measure(b.Src, b.SrcLen, b.DecIn, b.Tgt, in, out, Hyper(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logitsExec, err := trainer.NewExec(gen.Backend, gen.Store, "logits", func(root *model.Scope, in []*Node) []*Node {
+		return []*Node{gen.Logits(root.In(seq2seq.Scope), in[0], in[1], in[2])}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := logitsExec.Call(b.Src, b.SrcLen, b.DecIn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logits := tensors.MustCopyFlatData[float32](res[0])
+	tgt := tensors.MustCopyFlatData[int32](b.Tgt)
+	V, T := m.Tgt.Size(), len(tgt)/B
+	tokens, sq := 0.0, 0.0
+	for _, id := range tgt {
+		if id != seq2seq.PAD {
+			tokens++
+		}
+	}
+	for p, id := range tgt {
+		if id == seq2seq.PAD {
+			continue
+		}
+		row := logits[p*V : (p+1)*V]
+		mx, z := float64(slices.Max(row)), 0.0
+		for _, l := range row {
+			z += math.Exp(float64(l) - mx)
+		}
+		for v, l := range row {
+			g := math.Exp(float64(l)-mx) / z
+			if int32(v) == id {
+				g--
+			}
+			sq += (g / tokens) * (g / tokens)
+		}
+	}
+	want := math.Sqrt(sq)
+	t.Logf("CE gradient norm %.5f (by hand %.5f), MSE gradient norm %.1f; %d positions of %d", got.CE, want, got.MSE, int(tokens), B*T)
+	if math.Abs(got.CE-want) > 1e-4*want {
+		t.Errorf("CE gradient norm %v, by hand %v", got.CE, want)
+	}
+	if !(got.MSE > 0) || math.IsInf(got.MSE, 0) {
+		t.Errorf("MSE gradient norm %v", got.MSE)
+	}
+}
+
+func programs(examples []rpn.Example) [][]string {
+	out := make([][]string, len(examples))
+	for i, e := range examples {
+		out[i] = e.ProgramTokens()
+	}
+	return out
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/ml/train/optimizer"
 
 	"github.com/execfeed/execfeed/lib/def"
 	"github.com/execfeed/execfeed/lib/metrics"
@@ -54,8 +55,11 @@ type SweepConfig struct {
 	ProxyEpochs   int     `json:"proxy_epochs"` // the proxy is pre-trained once per seed on all training programs
 	ProxyLR       float64 `json:"proxy_lr"`
 	GradCheck     int     `json:"grad_check"` // validation programs for the gradient-quality check (0: skip)
-	Backend       string  `json:"backend"`
-	OutDir        string  `json:"out_dir"`
+	// Diagnose runs only the per-seed measurements (proxy, gradient quality, and the size of DEF's
+	// two gradients before and after CE training, TermStages), no sizes.
+	Diagnose bool   `json:"diagnose,omitempty"`
+	Backend  string `json:"backend"`
+	OutDir   string `json:"out_dir"`
 	// Quick marks the smoke-test preset (QuickSweepConfig): its numbers say nothing about the method.
 	Quick   bool      `json:"quick"`
 	Command []string  `json:"command,omitempty"`
@@ -146,6 +150,23 @@ type SeedGradients struct {
 	ProxyVar float64        `json:"proxy_val_output_variance"`
 	Proxy    def.GradReport `json:"proxy"`
 	Exact    def.GradReport `json:"exact"`
+	Terms    []TermStage    `json:"term_gradients,omitempty"` // with Diagnose
+}
+
+// TermStage is the mean over training batches of the L2 norms of the gradients, with respect to
+// the generator's logits, of CE and of the MSE term (not multiplied by λ) through each executor,
+// at one point of CE training (the baseline's trajectory, all 8,000 examples).
+type TermStage struct {
+	CESteps  int     `json:"ce_steps"`
+	Batches  int     `json:"batches"`
+	CE       float64 `json:"ce"`
+	Proxy    float64 `json:"mse_proxy"`
+	Exact    float64 `json:"mse_exact"`
+	ExactST  float64 `json:"mse_exact_st"`
+	Lambda   float64 `json:"lambda"`
+	RatioPx  float64 `json:"lambda_mse_over_ce_proxy"` // λ·‖∇MSE‖/‖∇CE‖ through the proxy
+	RatioEx  float64 `json:"lambda_mse_over_ce_exact"`
+	RatioEST float64 `json:"lambda_mse_over_ce_exact_st"`
 }
 
 // SweepResults is what rpn-def-sizes writes to results.json.
@@ -198,6 +219,9 @@ func (cfg SweepConfig) check() error {
 		cfg.EpochExamples < 0 || cfg.EvalSize < 0 || cfg.Batch <= 0 || cfg.LR <= 0 || cfg.LRFinal < 0 || cfg.Lambda <= 0 ||
 		cfg.ProxyEpochs <= 0 || cfg.ProxyLR <= 0 || cfg.GradCheck < 0 || cfg.OutDir == "" {
 		return fmt.Errorf("rpn-def-sizes: bad config %+v", cfg)
+	}
+	if cfg.Diagnose && cfg.GradCheck == 0 {
+		return fmt.Errorf("rpn-def-sizes: diagnose measures the gradients, so it needs grad check > 0")
 	}
 	known := Routines(cfg.Lambda)
 	for i, name := range cfg.Routines {
@@ -294,7 +318,7 @@ func RunDEFSizes(cfg SweepConfig) (*SweepResults, error) {
 	needProxy := slices.ContainsFunc(cfg.Routines, func(n string) bool { return known[n].Lambda > 0 && !known[n].Exact })
 	for _, seed := range cfg.Seeds {
 		var px *proxy.Trained
-		if needProxy || cfg.GradCheck > 0 {
+		if needProxy || cfg.GradCheck > 0 || cfg.Diagnose {
 			g, p, err := sweepProxy(backend, cfg, m, full, seed)
 			if err != nil {
 				return nil, err
@@ -303,6 +327,12 @@ func RunDEFSizes(cfg SweepConfig) (*SweepResults, error) {
 			if g != nil {
 				res.Gradients = append(res.Gradients, *g)
 			}
+		}
+		if cfg.Diagnose {
+			if err := save(); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		for _, name := range cfg.Splits {
 			p := splits[name]
@@ -392,7 +422,93 @@ func sweepProxy(backend compute.Backend, cfg SweepConfig, m *seq2seq.Model, full
 	}
 	logf(cfg.Log, "seed %d: gradient vs interpreter over %d directions: proxy cosine %.3f sign %.1f%%, exact cosine %.3f sign %.1f%%\n",
 		seed, g.Proxy.Directions, g.Proxy.MeanCosine, 100*g.Proxy.SignAgreement, g.Exact.MeanCosine, 100*g.Exact.SignAgreement)
+	if cfg.Diagnose {
+		if g.Terms, err = termStages(backend, cfg, m, full, seed, px, ex); err != nil {
+			return nil, nil, err
+		}
+	}
 	return g, px, nil
+}
+
+// termStages measures TermStage on 8 training batches with fresh weights (seed) and after each of
+// two CE epochs on all training examples (250 steps, the baseline's budget at 8,000).
+func termStages(backend compute.Backend, cfg SweepConfig, m *seq2seq.Model, full rpn.Split, seed int64, px *proxy.Trained, ex *def.Exact) ([]TermStage, error) {
+	gen, err := seq2seq.NewGenerator(backend, m, cfg.Batch, seed)
+	if err != nil {
+		return nil, err
+	}
+	if err := def.AttachProxy(gen, px); err != nil {
+		return nil, err
+	}
+	var measures [3]func(in ...any) (def.TermNorms, error)
+	for i, x := range []struct {
+		exec def.Executor
+		st   bool
+	}{{px.Proxy, false}, {ex, false}, {ex, true}} {
+		if measures[i], err = def.TermGradients(gen, x.exec, x.st); err != nil {
+			return nil, err
+		}
+	}
+	train, err := m.Prepare(full.Train)
+	if err != nil {
+		return nil, err
+	}
+	probe := train.Epoch(cfg.Batch, rand.New(rand.NewPCG(uint64(seed), 11)), true)[:8]
+	inputRng := rand.New(rand.NewPCG(uint64(seed), 12))
+	measure := func(steps int) (TermStage, error) {
+		st := TermStage{CESteps: steps, Batches: len(probe), Lambda: cfg.Lambda}
+		for _, idx := range probe {
+			b := train.Batch(idx, cfg.Batch)
+			in, out, err := proxy.Targets(rpn.Basic, programs(pick(full.Train, idx)), px.RandomInputs(inputRng, len(idx)), px.Cfg.K)
+			if err != nil {
+				return st, err
+			}
+			var n [3]def.TermNorms
+			for i := range measures {
+				if n[i], err = measures[i](b.Src, b.SrcLen, b.DecIn, b.Tgt, in, out, def.Hyper(1)); err != nil {
+					return st, err
+				}
+			}
+			st.CE += n[0].CE / float64(len(probe))
+			st.Proxy += n[0].MSE / float64(len(probe))
+			st.Exact += n[1].MSE / float64(len(probe))
+			st.ExactST += n[2].MSE / float64(len(probe))
+		}
+		st.RatioPx, st.RatioEx, st.RatioEST = cfg.Lambda*st.Proxy/st.CE, cfg.Lambda*st.Exact/st.CE, cfg.Lambda*st.ExactST/st.CE
+		logf(cfg.Log, "seed %d after %d CE steps: ‖∇CE‖ %.3g, λ‖∇MSE‖ proxy %.3g, exact %.3g, exact-st %.3g\n",
+			seed, steps, st.CE, cfg.Lambda*st.Proxy, cfg.Lambda*st.Exact, cfg.Lambda*st.ExactST)
+		return st, nil
+	}
+	var out []TermStage
+	st, err := measure(0)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, st)
+	step, err := gen.CEStep(optimizer.Adam().LearningRate(cfg.LR).Done())
+	if err != nil {
+		return nil, err
+	}
+	rng, steps := rand.New(rand.NewPCG(uint64(seed), 1)), 0
+	for range 2 {
+		if _, err := gen.TrainEpoch(step, train, rng, nil, nil); err != nil {
+			return nil, err
+		}
+		steps += train.Len() / cfg.Batch
+		if st, err = measure(steps); err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+func pick(xs []rpn.Example, idx []int) []rpn.Example {
+	out := make([]rpn.Example, len(idx))
+	for i, j := range idx {
+		out[i] = xs[j]
+	}
+	return out
 }
 
 func sweepRun(out *RoutineResult, split string, size int, seed int64, steps int) SweepRun {

@@ -196,3 +196,22 @@ func TestDEFExactLeavesOtherRoutinesAlone(t *testing.T) {
 		t.Fatalf("def-exact on rpn-ext: %v", err)
 	}
 }
+
+func TestSweepConfigChecks(t *testing.T) {
+	for name, change := range map[string]func(c *SweepConfig){
+		"diagnose without gradient check": func(c *SweepConfig) { c.Diagnose, c.GradCheck = true, 0 },
+		"size below one batch":            func(c *SweepConfig) { c.Sizes = []int{10} },
+		"unknown split":                   func(c *SweepConfig) { c.Splits = []string{"nope"} },
+		"routine twice":                   func(c *SweepConfig) { c.Routines = []string{"def", "def"} },
+		"no length sizes":                 func(c *SweepConfig) { c.LengthSizes = nil },
+	} {
+		cfg := QuickSweepConfig()
+		change(&cfg)
+		if err := cfg.check(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if err := QuickSweepConfig().check(); err != nil {
+		t.Fatalf("quick preset: %v", err)
+	}
+}
