@@ -11,12 +11,12 @@ package display
 import (
 	"fmt"
 	"html"
-	"math"
 	"reflect"
-	"strconv"
 	"strings"
 
 	"github.com/janpfeifer/gonb/gonbui"
+
+	"github.com/execfeed/execfeed/lib/plot"
 )
 
 // InNotebook reports whether the program runs inside a GoNB kernel.
@@ -123,51 +123,25 @@ func DisplayRecords(rows any) {
 }
 
 // Format prints a value for a table cell: floats with 4 significant digits, the rest with %v.
-func Format(x any) string {
-	switch v := x.(type) {
-	case float64:
-		return strconv.FormatFloat(v, 'g', 4, 64)
-	case float32:
-		return strconv.FormatFloat(float64(v), 'g', 4, 32)
-	}
-	return fmt.Sprint(x)
-}
+func Format(x any) string { return plot.Format(x) }
 
 // Error renders an error message in red.
 func Error(err error) string {
 	return `<pre style="color:#b00020">` + esc(err.Error()) + `</pre>`
 }
 
-// palette colours the series of a plot.
-var palette = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"}
+// Curve is a training curve (lib/plot) that redraws itself in the notebook as points are added.
+type Curve = plot.Curve
 
-// niceTicks returns about n round tick values covering [lo, hi].
-func niceTicks(lo, hi float64, n int) []float64 {
-	if !(hi > lo) {
-		return []float64{lo}
-	}
-	raw := (hi - lo) / float64(n)
-	mag := math.Pow(10, math.Floor(math.Log10(raw)))
-	step := mag
-	for _, m := range []float64{1, 2, 5, 10} {
-		if m*mag >= raw {
-			step = m * mag
-			break
+// NewCurve makes a curve with one series per name (plot.NewCurve).
+func NewCurve(title, xLabel string, names ...string) *Curve { return plot.NewCurve(title, xLabel, names...) }
+
+// Inside GoNB, curves (including those lib/experiment returns) draw live in the notebook.
+func init() {
+	if gonbui.IsNotebook {
+		plot.Live = func(id, html string) {
+			gonbui.UpdateHTML(id, html)
+			gonbui.Sync()
 		}
 	}
-	// Step by index, not by accumulation: with a range near float precision t += step would
-	// never move and the loop would never end.
-	var ticks []float64
-	first := math.Ceil(lo / step)
-	for i := 0.0; i < 4*float64(n)+1; i++ {
-		t := (first + i) * step
-		if t > hi+step*1e-9 {
-			break
-		}
-		ticks = append(ticks, t)
-	}
-	if len(ticks) == 0 {
-		ticks = []float64{lo}
-	}
-	return ticks
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
-	"github.com/execfeed/execfeed/kernel/display"
+	"github.com/execfeed/execfeed/lib/plot"
 	"github.com/execfeed/execfeed/lib/reward"
 	"github.com/execfeed/execfeed/lib/rl"
 	"github.com/execfeed/execfeed/lib/rpn"
@@ -646,14 +646,14 @@ func mean(xs []float64) float64 {
 }
 
 // RLPlot draws the greedy test functional accuracy per iteration of every method (mean over seeds).
-func RLPlot(res *RLResults) *display.Curve {
+func RLPlot(res *RLResults) *plot.Curve {
 	var names []string
 	for _, s := range res.Summary {
 		if s.Method != "sft" {
 			names = append(names, s.Method)
 		}
 	}
-	c := display.NewCurve(res.Experiment+": test functional accuracy (greedy, mean over seeds)", "iteration", names...)
+	c := plot.NewCurve(res.Experiment+": test functional accuracy (greedy, mean over seeds)", "iteration", names...)
 	c.Static = true
 	iters := map[int]bool{}
 	for _, r := range res.Runs {

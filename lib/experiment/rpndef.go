@@ -14,9 +14,9 @@ import (
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
-	"github.com/execfeed/execfeed/kernel/display"
 	"github.com/execfeed/execfeed/lib/def"
 	"github.com/execfeed/execfeed/lib/metrics"
+	"github.com/execfeed/execfeed/lib/plot"
 	"github.com/execfeed/execfeed/lib/proxy"
 	"github.com/execfeed/execfeed/lib/rpn"
 	"github.com/execfeed/execfeed/lib/seq2seq"
@@ -428,12 +428,12 @@ func evaluate(gen *seq2seq.Generator, d rpn.Dialect, data *seq2seq.Encoded, exam
 }
 
 // DEFPlot draws validation exact-match and functional accuracy per epoch for every routine.
-func DEFPlot(res *DEFResults) *display.Curve {
+func DEFPlot(res *DEFResults) *plot.Curve {
 	var names []string
 	for _, r := range res.Routines {
 		names = append(names, r.Name+" exact", r.Name+" functional")
 	}
-	c := display.NewCurve("rpn-def: validation accuracy per epoch", "epoch", names...)
+	c := plot.NewCurve("rpn-def: validation accuracy per epoch", "epoch", names...)
 	c.Static = true
 	epochs := 0
 	for _, r := range res.Routines {

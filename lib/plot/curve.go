@@ -1,25 +1,31 @@
-package display
+// Package plot draws execfeed's training curves as self-contained SVG (no JavaScript), so the
+// library (lib/experiment) can return plots without depending on a notebook front-end; a
+// front-end makes them live by setting Live (kernel/display does, for GoNB).
+package plot
 
 import (
 	"fmt"
+	"html"
 	"math"
+	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/janpfeifer/gonb/gonbui"
 )
 
 // Curve is a line plot of one or more series against a shared x (a training step, an epoch)
 // that redraws itself in the notebook as points are added:
 //
-//	c := display.NewCurve("training", "step", "train loss", "val loss")
+//	c := plot.NewCurve("training", "step", "train loss", "val loss")
 //	for step := range steps {
 //		c.Add(float64(step), trainLoss, valLoss)   // NaN leaves a gap
 //	}
 //	c.Flush()
 //
-// Outside a notebook it only records the points; SVG renders them at any time.
+// It draws through Live, which a notebook front-end sets (kernel/display does, for GoNB); without
+// one it only records the points, and SVG renders them at any time.
 type Curve struct {
 	Title, XLabel string
 	Names         []string
@@ -102,20 +108,26 @@ func (c *Curve) drawLocked() {
 	c.dirty = false
 	redraw := c.redraw
 	if redraw == nil {
-		if !gonbui.IsNotebook {
-			return
-		}
-		redraw = func(id, html string) {
-			gonbui.UpdateHTML(id, html)
-			gonbui.Sync()
-		}
+		redraw = Live
+	}
+	if redraw == nil {
+		return
 	}
 	if c.id == "" {
-		c.id = "execfeed_curve_" + gonbui.UniqueID()
+		c.id = fmt.Sprintf("execfeed_curve_%x_%d", sessionID, curveCount.Add(1))
 	}
 	c.shown = true
 	redraw(c.id, c.svgLocked())
 }
+
+// Live, when set, shows or updates the element id with html in the front-end (a notebook):
+// curves call it as points arrive. kernel/display sets it when it runs inside GoNB.
+var Live func(id, html string)
+
+var (
+	sessionID  = rand.Uint64()
+	curveCount atomic.Int64
+)
 
 // SVG renders the curve as an inline SVG element.
 func (c *Curve) SVG() string {
@@ -231,3 +243,50 @@ func (c *Curve) svgLocked() string {
 	b.WriteString(`</svg>`)
 	return b.String()
 }
+
+// Format prints a value for a table cell: floats with 4 significant digits, the rest with %v.
+func Format(x any) string {
+	switch v := x.(type) {
+	case float64:
+		return strconv.FormatFloat(v, 'g', 4, 64)
+	case float32:
+		return strconv.FormatFloat(float64(v), 'g', 4, 32)
+	}
+	return fmt.Sprint(x)
+}
+
+// palette colours the series of a plot.
+var palette = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"}
+
+// niceTicks returns about n round tick values covering [lo, hi].
+func niceTicks(lo, hi float64, n int) []float64 {
+	if !(hi > lo) {
+		return []float64{lo}
+	}
+	raw := (hi - lo) / float64(n)
+	mag := math.Pow(10, math.Floor(math.Log10(raw)))
+	step := mag
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*mag >= raw {
+			step = m * mag
+			break
+		}
+	}
+	// Step by index, not by accumulation: with a range near float precision t += step would
+	// never move and the loop would never end.
+	var ticks []float64
+	first := math.Ceil(lo / step)
+	for i := 0.0; i < 4*float64(n)+1; i++ {
+		t := (first + i) * step
+		if t > hi+step*1e-9 {
+			break
+		}
+		ticks = append(ticks, t)
+	}
+	if len(ticks) == 0 {
+		ticks = []float64{lo}
+	}
+	return ticks
+}
+
+func esc(s string) string { return html.EscapeString(s) }
