@@ -134,7 +134,9 @@ func Error(err error) string {
 type Curve = plot.Curve
 
 // NewCurve makes a curve with one series per name (plot.NewCurve).
-func NewCurve(title, xLabel string, names ...string) *Curve { return plot.NewCurve(title, xLabel, names...) }
+func NewCurve(title, xLabel string, names ...string) *Curve {
+	return plot.NewCurve(title, xLabel, names...)
+}
 
 // Inside GoNB, curves (including those lib/experiment returns) draw live in the notebook.
 func init() {
