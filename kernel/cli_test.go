@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/execfeed/execfeed/lib/experiment"
+	"github.com/execfeed/execfeed/sandbox/serve"
 )
 
 // errWouldTrain stops an experiment whose flags passed every check, before it trains.
@@ -244,4 +245,183 @@ func TestRunFromResultsReproduces(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(second, "curves.svg")); err != nil {
 		t.Error(err)
 	}
+}
+
+// checkpointAndServeCmds are the commands outside `kernel run` whose every flag
+// TestCLIOtherCommandsEveryFlag checks: each declares its flags on a cli (declare), and base are
+// the arguments that make a command line complete (dropped for the flag under test).
+var checkpointAndServeCmds = []struct {
+	name    string
+	declare func(c *cli)
+	base    []string
+}{
+	{"score", func(c *cli) { newScoreFlags(c) }, []string{"-model", "M", "-text", "x"}},
+	{"generate", func(c *cli) { newGenerateFlags(c) }, []string{"-model", "M"}},
+	{"serve", func(c *cli) { serve.Declare(serveFlags{c}) }, nil},
+}
+
+// TestCLIOtherCommands: kernel score, generate and serve refuse bad command lines with an error
+// naming the flag before loading a checkpoint or starting the pool.
+func TestCLIOtherCommands(t *testing.T) {
+	stopBeforeTraining(t)
+	t.Chdir(t.TempDir())
+	cases := []struct{ cmd, args, want string }{
+		{"score", "-text x", "-model"},
+		{"score", "-model M", "-text"},
+		{"score", "-model M -text x -ids 1", "-text and -ids"},
+		{"score", "-model M -text x -file f", "-text and -file"},
+		{"score", "-model M -ids 1,x", "-ids"},
+		{"score", "-model M -ids 3,-1", "-ids"},
+		{"score", "-model M -ids 1,", "-ids"},
+		{"score", "-model M -text x extra", `"extra"`},
+		{"score", "-model M -text x -backend tpu", "-backend"},
+		{"score", "-model M -text x -backend xla:/abs/pjrt.so", "-tags xla"},
+		{"generate", "-n 3", "-model"},
+		{"generate", "-model M -n 0", "-n"},
+		{"generate", "-model M -samples -2", "-samples"},
+		{"generate", "-model M -temperature -1", "-temperature"},
+		{"generate", "-model M -temperature nan", "-temperature"},
+		{"generate", "-model M -top-k 0", "-top-k"},
+		{"generate", "-model M -top-p 0", "-top-p"},
+		{"generate", "-model M -top-p 1.5", "-top-p"},
+		{"generate", "-model M -temperature 0 -top-k 5", "-top-k"},
+		{"generate", "-model M -temperature 0 -top-p 0.9", "-top-p"},
+		{"generate", "-model M -temperature 0 -seed 3", "-seed"},
+		{"generate", `-model M -stop \q`, "-stop"},
+		{"generate", "-model M -n 3 -n 4", "-n"},
+		{"generate", "-model M sample", `"sample"`},
+		{"generate", "-model M -backend tpu", "-backend"},
+		{"serve", "-workers 0", "-workers"},
+		{"serve", "-queue -1", "-queue"},
+		{"serve", "-max-batch 0", "-max-batch"},
+		{"serve", "-max-body-mb 0", "-max-body-mb"},
+		{"serve", "-max-timeout 0s", "-max-timeout"},
+		{"serve", "-drain-delay -1s", "-drain-delay"},
+		{"serve", "-drain-timeout 0s", "-drain-timeout"},
+		{"serve", "-log xml", "-log"},
+		{"serve", "-v -v", "-v"},
+		{"serve", "-addr :8080 extra", `"extra"`},
+	}
+	for _, tc := range cases {
+		err := commands[tc.cmd].run(strings.Fields(tc.args))
+		if err == nil || errors.Is(err, errWouldTrain) || !strings.Contains(err.Error(), tc.want) && !names(err, strings.TrimPrefix(tc.want, "-")) {
+			t.Errorf("kernel %s %s: err = %v, want an error naming %s", tc.cmd, tc.args, err, tc.want)
+		} else if exitCode(tc.cmd, err, &bytes.Buffer{}) == 0 {
+			t.Errorf("kernel %s %s: exit status 0", tc.cmd, tc.args)
+		}
+	}
+	// Good command lines pass the checks (and stop before any work here).
+	for _, ok := range []struct{ cmd, args string }{
+		{"score", "-model M -ids 5,5,1"},
+		{"generate", "-model M -temperature 0 -n 1"},
+		{"generate", `-model M -top-k 3 -top-p 1 -seed 0 -stop \ndef -json`},
+		{"serve", "-queue 0 -drain-delay 0s -log text"},
+	} {
+		if err := commands[ok.cmd].run(strings.Fields(ok.args)); !errors.Is(err, errWouldTrain) {
+			t.Errorf("kernel %s %s: %v, want it to pass the checks", ok.cmd, ok.args, err)
+		}
+	}
+}
+
+// TestCLIOtherCommandsEveryFlag gives every flag of kernel score, generate and serve a value out
+// of its range (0 where 0 means nothing, a negative number or duration) and gives it twice: each
+// is an error naming the flag; -h exits 0 and lists every flag.
+func TestCLIOtherCommandsEveryFlag(t *testing.T) {
+	stopBeforeTraining(t)
+	t.Chdir(t.TempDir())
+	for _, cmd := range checkpointAndServeCmds {
+		c := newCLI(cmd.name)
+		cmd.declare(c)
+		run := func(name string, extra ...string) error {
+			var args []string
+			for i := 0; i < len(cmd.base); i += 2 {
+				if cmd.base[i] != "-"+name {
+					args = append(args, cmd.base[i:i+2]...)
+				}
+			}
+			return commands[cmd.name].run(append(args, extra...))
+		}
+		n := 0
+		c.fs.VisitAll(func(f *flag.Flag) {
+			n++
+			var bad []string
+			twice := "1"
+			switch v := f.Value.(type) {
+			case *intValue:
+				bad = append(bad, strconv.Itoa(v.min-1))
+				twice = strconv.Itoa(max(v.min, 1))
+			case *int64Value:
+				bad = append(bad, "x")
+			case *floatValue:
+				bad = append(bad, "-1", "nan")
+				if v.positive {
+					bad = append(bad, "0")
+				}
+				twice = "0.5"
+			case *durationValue:
+				bad = append(bad, "-1s")
+				if v.positive {
+					bad = append(bad, "0s")
+				}
+				twice = "1s"
+			case *stringValue:
+				bad = append(bad, "")
+				if v.allowed != nil {
+					bad = append(bad, "nope")
+					twice = v.allowed[0]
+				}
+			case *boolValue:
+				bad = append(bad, "maybe")
+				twice = "true"
+			default:
+				t.Errorf("%s -%s: a flag of type %T the checks do not cover", cmd.name, f.Name, f.Value)
+			}
+			for _, b := range bad {
+				err := run(f.Name, "-"+f.Name+"="+b)
+				if err == nil || errors.Is(err, errWouldTrain) || !names(err, f.Name) {
+					t.Errorf("%s -%s=%q: %v, want an error naming -%s", cmd.name, f.Name, b, err, f.Name)
+				}
+			}
+			err := run(f.Name, "-"+f.Name+"="+twice, "-"+f.Name+"="+twice)
+			if err == nil || !names(err, f.Name) || !strings.Contains(err.Error(), "twice") {
+				t.Errorf("%s -%s twice: %v, want an error saying -%s is given twice", cmd.name, f.Name, err, f.Name)
+			}
+		})
+		if n == 0 {
+			t.Errorf("%s declares no flags", cmd.name)
+		}
+		if err := run("", "leftover"); err == nil || !strings.Contains(err.Error(), `"leftover"`) {
+			t.Errorf("%s with a leftover word: %v", cmd.name, err)
+		}
+		help, err := captureStdout(t, func() error { return commands[cmd.name].run([]string{"-h"}) })
+		if exitCode(cmd.name, err, &bytes.Buffer{}) != 0 {
+			t.Errorf("%s -h: %v, want exit status 0", cmd.name, err)
+		}
+		c.fs.VisitAll(func(f *flag.Flag) {
+			if !strings.Contains(help, "  -"+f.Name+" ") && !strings.Contains(help, "  -"+f.Name+"\n") {
+				t.Errorf("%s -h does not list -%s:\n%s", cmd.name, f.Name, help)
+			}
+		})
+	}
+}
+
+// captureStdout runs f and returns what it wrote to os.Stdout.
+func captureStdout(t *testing.T, f func() error) (string, error) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Stdout
+	os.Stdout = w
+	done := make(chan string)
+	go func() {
+		var b bytes.Buffer
+		b.ReadFrom(r)
+		done <- b.String()
+	}()
+	ferr := f()
+	os.Stdout = old
+	w.Close()
+	return <-done, ferr
 }

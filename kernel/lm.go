@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -43,71 +42,113 @@ type scoreResult struct {
 	Total  float64       `json:"total_logprob"`
 }
 
-// lmFlags makes the flag set of a checkpoint command with its -model and -backend flags.
-func lmFlags(name string) (fs *flag.FlagSet, dir, backend *string) {
-	fs = flag.NewFlagSet(name, flag.ContinueOnError)
-	dir = fs.String("model", "", "Hugging Face GPT-2 checkpoint directory (config.json, model.safetensors, vocab.json+merges.txt or tokenizer.json)")
-	backend = fs.String("backend", "", "compute backend: go (default) or xla:/abs/path/plugin.so; default $GOMLX_BACKEND")
-	return fs, dir, backend
+// lmFlags are the checkpoint flags of score and generate: -model (required) and -backend.
+type lmFlags struct{ dir, backend *string }
+
+func newLMFlags(c *cli) lmFlags {
+	c.checks = append(c.checks, func() error {
+		if !c.set("model") {
+			return errors.New("-model is required")
+		}
+		return nil
+	})
+	return lmFlags{
+		dir:     c.string("model", "", nil, "Hugging Face GPT-2 checkpoint directory (config.json, model.safetensors, vocab.json+merges.txt or tokenizer.json); required"),
+		backend: c.string("backend", "", nil, "compute backend: go (default) or xla:/abs/path/plugin.so (needs a build with -tags xla); default $GOMLX_BACKEND"),
+	}
 }
 
-// parseLM parses args and requires -model.
-func parseLM(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
+// parseLM parses args (-h prints usage and the flags) and checks the backend,
+// before anything is loaded.
+func parseLM(c *cli, f lmFlags, args []string, usage string) error {
+	if err := parseOrHelp(c, args, func(w io.Writer) {
+		fmt.Fprintf(w, "%s\n\n", usage)
+		c.printDefaults(w)
+	}); err != nil {
 		return err
 	}
-	if fs.Lookup("model").Value.String() == "" {
-		fs.Usage()
-		return errors.New("-model is required")
+	if err := experiment.CheckBackend(*f.backend); err != nil {
+		return fmt.Errorf("-backend: %w", err)
 	}
-	return nil
+	return beforeTraining()
 }
 
-// runScore implements `kernel score -model DIR (-text T | -ids 1,2,3)`.
+// scoreOpts are `kernel score`'s flags.
+type scoreOpts struct {
+	lmFlags
+	text, file, ids *string
+}
+
+func newScoreFlags(c *cli) *scoreOpts {
+	o := &scoreOpts{lmFlags: newLMFlags(c)}
+	o.text = c.string("text", "", nil, "text to score (tokenized with the checkpoint's tokenizer)")
+	o.file = c.string("file", "", nil, "file whose text to score")
+	o.ids = c.string("ids", "", nil, "comma-separated token ids to score instead of a text (an id may repeat)")
+	c.conflict("text", "file", "ids")
+	c.checks = append(c.checks, func() error {
+		if !c.set("text") && !c.set("file") && !c.set("ids") {
+			return errors.New("give -text, -file or -ids")
+		}
+		return nil
+	})
+	c.require("ids", func() bool { _, err := parseIDs(*o.ids); return err == nil }, "wants comma-separated non-negative integers")
+	return o
+}
+
+// parseIDs reads -ids: comma-separated non-negative token ids (checked against the vocabulary
+// once the checkpoint's configuration is read).
+func parseIDs(s string) ([]int32, error) {
+	var ids []int32
+	for _, f := range strings.Split(s, ",") {
+		id, err := strconv.ParseInt(strings.TrimSpace(f), 10, 32)
+		if err != nil || id < 0 {
+			return nil, fmt.Errorf("-ids: %q is not a token id", f)
+		}
+		ids = append(ids, int32(id))
+	}
+	return ids, nil
+}
+
+// runScore implements `kernel score -model DIR (-text T | -file F | -ids 1,2,3)`.
 func runScore(args []string, out io.Writer) error {
-	fs, dir, backend := lmFlags("score")
-	text := fs.String("text", "", "text to score (tokenized with the checkpoint's tokenizer)")
-	file := fs.String("file", "", "file whose text to score")
-	idList := fs.String("ids", "", "comma-separated token ids to score instead of a text")
-	if err := parseLM(fs, args); err != nil {
+	c := newCLI("score")
+	o := newScoreFlags(c)
+	if err := parseLM(c, o.lmFlags, args, "usage: kernel score -model DIR (-text T | -file F | -ids 1,2,3) [flags]\n\nPrints every token's log-probability (JSON)."); err != nil {
 		return err
 	}
-	cfg, err := gpt.ReadConfig(*dir)
+	cfg, err := gpt.ReadConfig(*o.dir)
 	if err != nil {
 		return err
 	}
-	tok, tokErr := bpe.Load(*dir)
+	tok, tokErr := bpe.Load(*o.dir)
 	var ids []int32
 	switch {
-	case *idList != "":
-		for _, f := range strings.Split(*idList, ",") {
-			id, err := strconv.ParseInt(strings.TrimSpace(f), 10, 32)
-			if err != nil || id < 0 || int(id) >= cfg.Vocab {
-				return fmt.Errorf("-ids: %q is not an id below the vocabulary size %d", f, cfg.Vocab)
+	case *o.ids != "":
+		ids, _ = parseIDs(*o.ids) // checked with the flags
+		for _, id := range ids {
+			if int(id) >= cfg.Vocab {
+				return fmt.Errorf("-ids: %d is not below the vocabulary size %d", id, cfg.Vocab)
 			}
-			ids = append(ids, int32(id))
 		}
-	case *text != "" || *file != "":
+	case *o.text != "" || *o.file != "":
 		if tokErr != nil {
 			return tokErr
 		}
-		s := *text
-		if *file != "" {
-			b, err := os.ReadFile(*file)
+		s := *o.text
+		if *o.file != "" {
+			b, err := os.ReadFile(*o.file)
 			if err != nil {
 				return err
 			}
 			s = string(b)
 		}
 		ids = tok.Encode(s)
-	default:
-		return errors.New("give -text, -file or -ids")
 	}
 	bos := int32(cfg.Vocab - 1)
 	if tokErr == nil && tok.EOS >= 0 {
 		bos = tok.EOS
 	}
-	res, err := scoreIDs(*dir, cfg, *backend, bos, ids)
+	res, err := scoreIDs(*o.dir, cfg, *o.backend, bos, ids)
 	if err != nil {
 		return err
 	}
@@ -160,60 +201,79 @@ func scoreIDs(dir string, cfg gpt.Config, backendName string, bos int32, ids []i
 	return res, nil
 }
 
+// generateOpts are `kernel generate`'s flags.
+type generateOpts struct {
+	lmFlags
+	prompt, stop      *string
+	n, samples, topK  *int
+	temperature, topP *float64
+	seed              *int64
+	asJSON            *bool
+}
+
+func newGenerateFlags(c *cli) *generateOpts {
+	o := &generateOpts{lmFlags: newLMFlags(c)}
+	o.prompt = c.string("prompt", "", nil, "prompt text (default: none, sampling starts after <|endoftext|>)")
+	o.n = c.int("n", 64, 1, "tokens to generate per sample (a sample stops earlier at <|endoftext|> or -stop)")
+	o.samples = c.int("samples", 1, 1, "samples drawn in one batch")
+	o.temperature = c.float("temperature", 0.8, false, "sampling temperature; 0 is greedy")
+	o.topK = c.int("top-k", 0, 1, "keep the k most likely tokens (default: all)")
+	o.topP = c.float("top-p", 0, true, "nucleus sampling: keep the most likely tokens up to this probability, at most 1 (default: all)")
+	o.stop = c.string("stop", "", nil, "stop string (e.g. '\\ndef '), escapes as in Go strings")
+	o.seed = c.int64("seed", 0, "random seed (not with -temperature 0)")
+	o.asJSON = c.bool("json", "print JSON lines {text, tokens, logprob} instead of text")
+	c.require("top-p", func() bool { return *o.topP <= 1 }, "must be at most 1")
+	c.require("stop", func() bool { _, err := unquoteStop(*o.stop); return err == nil }, "is not a Go string's contents (escapes as in \"\\ndef \")")
+	sampling := func() bool { return !c.set("temperature") || *o.temperature > 0 }
+	for _, name := range []string{"top-k", "top-p", "seed"} {
+		c.require(name, sampling, "has no effect with -temperature 0 (greedy)")
+	}
+	return o
+}
+
 // runGenerate implements `kernel generate -model DIR -prompt TEXT`.
 func runGenerate(args []string, out io.Writer) error {
-	fs, dir, backend := lmFlags("generate")
-	prompt := fs.String("prompt", "", "prompt text")
-	n := fs.Int("n", 64, "tokens to generate per sample (a sample stops earlier at <|endoftext|> or -stop)")
-	samples := fs.Int("samples", 1, "samples drawn in one batch")
-	temperature := fs.Float64("temperature", 0.8, "sampling temperature; 0 is greedy")
-	topK := fs.Int("top-k", 0, "keep the k most likely tokens (0: all)")
-	topP := fs.Float64("top-p", 0, "nucleus sampling: keep the most likely tokens up to this probability (0: all)")
-	stop := fs.String("stop", "", "stop string (e.g. '\\ndef '), escapes as in Go strings")
-	seed := fs.Int64("seed", 0, "random seed")
-	asJSON := fs.Bool("json", false, "print JSON lines {text, tokens, logprob} instead of text")
-	if err := parseLM(fs, args); err != nil {
+	c := newCLI("generate")
+	o := newGenerateFlags(c)
+	if err := parseLM(c, o.lmFlags, args, "usage: kernel generate -model DIR [-prompt TEXT] [flags]\n\nSamples continuations of the prompt (KV cache)."); err != nil {
 		return err
 	}
-	b, err := experiment.Backend(*backend)
+	b, err := experiment.Backend(*o.backend)
 	if err != nil {
 		return err
 	}
-	tok, err := bpe.Load(*dir)
+	tok, err := bpe.Load(*o.dir)
 	if err != nil {
 		return err
 	}
-	pc := gpt.PolicyConfig{Batch: *samples, PromptLen: len(tok.Encode(*prompt)) + 1, MaxTokens: *n,
-		Sampling: gpt.Sampling{TopK: *topK, TopP: *topP}}
-	if *stop != "" {
-		s, err := strconv.Unquote(`"` + *stop + `"`)
-		if err != nil {
-			return fmt.Errorf("-stop %q: %w", *stop, err)
-		}
+	pc := gpt.PolicyConfig{Batch: *o.samples, PromptLen: len(tok.Encode(*o.prompt)) + 1, MaxTokens: *o.n,
+		Sampling: gpt.Sampling{TopK: *o.topK, TopP: *o.topP}}
+	if *o.stop != "" {
+		s, _ := unquoteStop(*o.stop) // checked with the flags
 		pc.Stop = []string{s}
 	}
-	p, err := gpt.Load(b, *dir, *seed, pc)
+	p, err := gpt.Load(b, *o.dir, *o.seed, pc)
 	if err != nil {
 		return err
 	}
-	prompts := make([]string, *samples)
+	prompts := make([]string, *o.samples)
 	for i := range prompts {
-		prompts[i] = *prompt
+		prompts[i] = *o.prompt
 	}
-	ids, lps, lens, err := p.Generate(prompts, float32(*temperature))
+	ids, lps, lens, err := p.Generate(prompts, float32(*o.temperature))
 	if err != nil {
 		return err
 	}
-	for r := range *samples {
-		row := ids[r**n : r**n+lens[r]]
+	for r := range *o.samples {
+		row := ids[r**o.n : r**o.n+lens[r]]
 		text := p.Decode(row)
-		if !*asJSON {
-			fmt.Fprintf(out, "--- sample %d (%d tokens)\n%s%s\n", r+1, lens[r], *prompt, text)
+		if !*o.asJSON {
+			fmt.Fprintf(out, "--- sample %d (%d tokens)\n%s%s\n", r+1, lens[r], *o.prompt, text)
 			continue
 		}
 		total := 0.0
 		if lps != nil {
-			for _, lp := range lps[r**n : r**n+lens[r]] {
+			for _, lp := range lps[r**o.n : r**o.n+lens[r]] {
 				total += float64(lp)
 			}
 		}
@@ -222,3 +282,6 @@ func runGenerate(args []string, out io.Writer) error {
 	}
 	return nil
 }
+
+// unquoteStop reads -stop's value with Go's escapes.
+func unquoteStop(s string) (string, error) { return strconv.Unquote(`"` + s + `"`) }
