@@ -255,8 +255,9 @@ func setupDEF(cfg DEFConfig) (*defSetup, error) {
 		return nil, err
 	}
 	if cfg.TrainSize > len(split.Train) || cfg.EvalSize > min(len(split.Val), len(split.Test)) {
-		return nil, fmt.Errorf("rpn-def: %d training and %d evaluation examples requested, the data set has %d and %d/%d",
-			cfg.TrainSize, cfg.EvalSize, len(split.Train), len(split.Val), len(split.Test))
+		return nil, fmt.Errorf("rpn-def: %d training and %d evaluation examples requested, %s has %d, %s and %s %d and %d",
+			cfg.TrainSize, cfg.EvalSize, dataName(cfg.DataDir, "train"), len(split.Train),
+			dataName(cfg.DataDir, "val"), dataName(cfg.DataDir, "test"), len(split.Val), len(split.Test))
 	}
 	if cfg.TrainSize > 0 {
 		split.Train = split.Train[:cfg.TrainSize]
@@ -266,14 +267,18 @@ func setupDEF(cfg DEFConfig) (*defSetup, error) {
 	}
 	m := seq2seq.NewModel(seq2seq.DefaultConfig(), cfg.Dialect, split.Train)
 	s := &defSetup{backend: backend, model: m, split: split, known: known}
-	if s.train, err = m.Prepare(split.Train); err != nil {
-		return nil, fmt.Errorf("training data: %w", err)
-	}
-	if s.val, err = m.Prepare(split.Val); err != nil {
-		return nil, fmt.Errorf("validation data: %w", err)
-	}
-	if s.test, err = m.Prepare(split.Test); err != nil {
-		return nil, fmt.Errorf("test data: %w", err)
+	for _, part := range []struct {
+		name     string
+		examples []rpn.Example
+		dst      **seq2seq.Encoded
+	}{{"train", split.Train, &s.train}, {"val", split.Val, &s.val}, {"test", split.Test, &s.test}} {
+		if *part.dst, err = m.Prepare(part.examples); err != nil {
+			return nil, fmt.Errorf("rpn-def: %s: %w", dataName(cfg.DataDir, part.name), err)
+		}
+		if n := (*part.dst).Unknown; n > 0 {
+			logf(log, "rpn-def: %s: %d description words not in %s, read as <unk>\n",
+				dataName(cfg.DataDir, part.name), n, dataName(cfg.DataDir, "train"))
+		}
 	}
 	res := &DEFResults{Provenance: newProvenance("rpn-def", cfg.Quick, cfg.Command), Config: cfg, Seed: Seed000,
 		Model: modelSettings(m), Proxy: Settings(proxyDefault())}
@@ -494,6 +499,16 @@ func outputVariance(d rpn.Dialect, px *proxy.Trained, progs [][]string, rng *ran
 	}
 	mean := sum / n
 	return sq/n - mean*mean
+}
+
+// dataName names part ("train", "val" or "test") of rpn-def's data in messages: its file with
+// -data DIR, else the generated set's part.
+func dataName(dir, part string) string {
+	if dir != "" {
+		return rpn.SplitFile(dir, part)
+	}
+	return map[string]string{"train": "the generated training set", "val": "the generated validation set",
+		"test": "the generated test set"}[part]
 }
 
 func loadOrGenerate(d rpn.Dialect, dir string, seed uint64) (rpn.Split, error) {

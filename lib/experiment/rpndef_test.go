@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/execfeed/execfeed/lib/rpn"
 )
 
 // TestRunDEFEndToEnd runs a tiny rpn-def (every routine, one epoch) and checks the files and the
@@ -88,5 +90,73 @@ func TestTuneDEF(t *testing.T) {
 	tr := res.Tuning[0]
 	if tr.BestLR < TuneLRRange[0] || tr.BestLR > TuneLRRange[1] || res.Routines[0].LR != tr.BestLR {
 		t.Fatalf("best lr %g not used or out of range (final run lr %g)", tr.BestLR, res.Routines[0].LR)
+	}
+}
+
+// TestDEFDataDirUnknownWordsAndErrors: with -data DIR, a description word training never saw is
+// read as <unk> (the run completes and says how many there were, naming the file), and every
+// data error names the file at fault.
+func TestDEFDataDirUnknownWordsAndErrors(t *testing.T) {
+	gen := rpn.DefaultGenConfig(rpn.Basic)
+	gen.Train, gen.Val, gen.Test = 16, 4, 4
+	s, err := rpn.Generate(gen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// val and test: training examples (every word seen) and one with a word training never saw.
+	unseen := rpn.Example{Description: s.Train[0].Description + " zebra", Program: s.Train[0].Program}
+	s.Val = append(s.Train[1:5:5], unseen)
+	s.Test = append(s.Train[5:9:9], unseen)
+	dir := t.TempDir()
+	if err := rpn.SaveSplit(dir, s); err != nil {
+		t.Fatal(err)
+	}
+	cfg := QuickDEFConfig()
+	cfg.TrainSize, cfg.EvalSize, cfg.Epochs, cfg.Batch, cfg.GradCheck = 0, 0, 1, 8, 0
+	cfg.Routines, cfg.DataDir, cfg.OutDir = []string{"baseline"}, dir, t.TempDir()
+	var log strings.Builder
+	cfg.Log = &log
+	res, err := RunDEF(cfg)
+	if err != nil {
+		t.Fatalf("an unseen word in val/test: %v", err)
+	}
+	if len(res.Routines) != 1 {
+		t.Fatalf("routines: %+v", res.Routines)
+	}
+	for _, part := range []string{"val", "test"} {
+		want := rpn.SplitFile(dir, part) + ": 1 description words not in " + rpn.SplitFile(dir, "train") + ", read as <unk>"
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("the log does not say %q:\n%s", want, log.String())
+		}
+	}
+
+	// Each bad file is named in the error, and only that one.
+	for _, bad := range []struct{ part, text string }{
+		{"train", ""},
+		{"val", ""},
+		{"test", ""},
+		{"val", `{"description": "x", "program": "a q +"}`},
+		{"test", `{"description": "` + strings.Repeat("a ", 40) + `", "program": "a"}`},
+		{"train", `{"description": "` + strings.Repeat("a ", 40) + `", "program": "a"}`},
+	} {
+		if err := rpn.SaveSplit(dir, s); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(rpn.SplitFile(dir, bad.part), []byte(bad.text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg.OutDir, cfg.Log = t.TempDir(), nil
+		_, err := RunDEF(cfg)
+		if err == nil || !strings.Contains(err.Error(), rpn.SplitFile(dir, bad.part)) {
+			t.Errorf("%s.jsonl holding %q: %v, want an error naming %s", bad.part, bad.text, err, rpn.SplitFile(dir, bad.part))
+		}
+		if err != nil {
+			rest := strings.ReplaceAll(err.Error(), rpn.SplitFile(dir, bad.part), "FILE")
+			for _, other := range []string{".jsonl", "training", "validation", "test data"} {
+				if strings.Contains(rest, other) {
+					t.Errorf("%s.jsonl holding %q: %v also names %q", bad.part, bad.text, err, other)
+				}
+			}
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -238,7 +239,7 @@ func SaveSplit(dir string, s Split) error {
 		return err
 	}
 	for name, part := range map[string][]Example{"train": s.Train, "val": s.Val, "test": s.Test} {
-		f, err := os.Create(dir + "/" + name + ".jsonl")
+		f, err := os.Create(SplitFile(dir, name))
 		if err != nil {
 			return err
 		}
@@ -253,14 +254,18 @@ func SaveSplit(dir string, s Split) error {
 	return nil
 }
 
-// LoadSplit reads train.jsonl, val.jsonl and test.jsonl from dir.
+// SplitFile is the path LoadSplit reads part ("train", "val" or "test") of a split from.
+func SplitFile(dir, part string) string { return filepath.Join(dir, part+".jsonl") }
+
+// LoadSplit reads train.jsonl, val.jsonl and test.jsonl from dir. A file without examples is an
+// error naming it.
 func LoadSplit(dir string, d Dialect) (Split, error) {
 	var s Split
 	for _, part := range []struct {
 		name string
 		dst  *[]Example
 	}{{"train", &s.Train}, {"val", &s.Val}, {"test", &s.Test}} {
-		path := dir + "/" + part.name + ".jsonl"
+		path := SplitFile(dir, part.name)
 		f, err := os.Open(path)
 		if err != nil {
 			return Split{}, fmt.Errorf("rpn: %w", err)
@@ -269,6 +274,9 @@ func LoadSplit(dir string, d Dialect) (Split, error) {
 		f.Close()
 		if err != nil {
 			return Split{}, err
+		}
+		if len(*part.dst) == 0 {
+			return Split{}, fmt.Errorf("rpn: %s: no examples", path)
 		}
 	}
 	return s, nil

@@ -2,6 +2,7 @@ package rpn
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 )
@@ -92,5 +93,18 @@ func TestSaveLoadSplit(t *testing.T) {
 	}
 	if _, err := LoadSplit(t.TempDir(), Basic); err == nil {
 		t.Fatal("loading from an empty directory must fail")
+	}
+	// A file without examples is an error naming that file.
+	for _, part := range []string{"train", "val", "test"} {
+		if err := SaveSplit(dir, s); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(SplitFile(dir, part), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadSplit(dir, Basic)
+		if err == nil || !strings.Contains(err.Error(), SplitFile(dir, part)+": no examples") {
+			t.Errorf("empty %s.jsonl: %v, want an error naming it", part, err)
+		}
 	}
 }

@@ -18,6 +18,8 @@ type Encoded struct {
 	DecIn  []int32 // [N, TgtLen]: BOS, program ids, PAD...
 	Tgt    []int32 // [N, TgtLen]: program ids, EOS, PAD...
 	S, T   int
+	// Unknown is the number of description words outside the vocabulary, encoded as UNK.
+	Unknown int
 }
 
 // Len is the number of examples.
@@ -42,7 +44,8 @@ func (m *Model) Prepare(examples []rpn.Example) (*Encoded, error) {
 	return m.PreparePairs(RPNPairs(examples))
 }
 
-// PreparePairs turns examples into ids. A word or token outside the vocabularies, or a
+// PreparePairs turns examples into ids. A description word outside the source vocabulary is
+// encoded as UNK (counted in Encoded.Unknown); a program token outside the target vocabulary, or a
 // description or program longer than the configured lengths, is an error naming the example.
 func (m *Model) PreparePairs(pairs []Pair) (*Encoded, error) {
 	S, T := m.Cfg.SrcLen, m.Cfg.TgtLen
@@ -50,10 +53,11 @@ func (m *Model) PreparePairs(pairs []Pair) (*Encoded, error) {
 	e := &Encoded{S: S, T: T,
 		Src: make([]int32, n*S), SrcLen: make([]int32, n), DecIn: make([]int32, n*T), Tgt: make([]int32, n*T)}
 	for i, p := range pairs {
-		src, err := m.EncodeDescription(p.Description)
+		src, unknown, err := m.encodeDescription(p.Description)
 		if err != nil {
 			return nil, fmt.Errorf("example %d: %w", i, err)
 		}
+		e.Unknown += unknown
 		prog, err := m.EncodeProgram(p.Program)
 		if err != nil {
 			return nil, fmt.Errorf("example %d: %w", i, err)
@@ -69,19 +73,23 @@ func (m *Model) PreparePairs(pairs []Pair) (*Encoded, error) {
 }
 
 // EncodeDescription maps description words to encoder ids, in the order the encoder reads them
-// (reversed with Cfg.ReverseSource). Unknown words and descriptions longer than SrcLen are errors.
+// (reversed with Cfg.ReverseSource). A word outside the vocabulary is encoded as UNK (see
+// Vocab.EncodeWords); an empty description or one longer than SrcLen is an error.
 func (m *Model) EncodeDescription(words []string) ([]int32, error) {
-	src, err := m.Src.Encode(words)
-	if err != nil {
-		return nil, fmt.Errorf("description %q: %w", strings.Join(words, " "), err)
-	}
+	src, _, err := m.encodeDescription(words)
+	return src, err
+}
+
+// encodeDescription is EncodeDescription, also counting the words encoded as UNK.
+func (m *Model) encodeDescription(words []string) ([]int32, int, error) {
+	src, unknown := m.Src.EncodeWords(words)
 	if len(src) == 0 || len(src) > m.Cfg.SrcLen {
-		return nil, fmt.Errorf("description has %d words, want 1..%d", len(src), m.Cfg.SrcLen)
+		return nil, 0, fmt.Errorf("description %q has %d words, want 1..%d", strings.Join(words, " "), len(src), m.Cfg.SrcLen)
 	}
 	if m.Cfg.ReverseSource {
 		slices.Reverse(src)
 	}
-	return src, nil
+	return src, unknown, nil
 }
 
 // EncodeProgram maps program tokens to decoder ids (without EOS). Unknown tokens and programs

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -123,16 +124,42 @@ func TestBadInputIsAnError(t *testing.T) {
 		ex   rpn.Example
 		want string
 	}{
-		{rpn.Example{Description: "add a and zebra", Program: "a b +"}, `unknown token "zebra"`},
 		{rpn.Example{Description: "add a and b", Program: "a q +"}, `unknown token "q"`},
 		{rpn.Example{Description: "add a and b", Program: strings.Repeat("a ", 15) + strings.Repeat("+ ", 14)}, "program has 29 tokens"},
-		{rpn.Example{Description: strings.Repeat("a ", 31), Program: "a"}, "description has 31 words"},
+		{rpn.Example{Description: strings.Repeat("a ", 31), Program: "a"}, "has 31 words, want 1..30"},
 	}
 	for _, c := range cases {
 		_, err := m.Prepare(append([]rpn.Example{s.Train[0]}, c.ex))
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "example 1") {
 			t.Errorf("Prepare(%+v) error %v, want one naming example 1 and %q", c.ex, err, c.want)
 		}
+	}
+}
+
+// TestUnknownWordIsUNK: a description word the vocabulary lacks (training never saw it) is
+// encoded as UNK and counted; known words keep their ids.
+func TestUnknownWordIsUNK(t *testing.T) {
+	s, m := tinyData(t, 32)
+	e, err := m.Prepare([]rpn.Example{s.Train[0], {Description: "add a and zebra", Program: "a b +"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Unknown != 1 {
+		t.Errorf("Unknown = %d, want 1", e.Unknown)
+	}
+	want, _ := m.Src.Encode([]string{"add", "a", "and"})
+	want = append(want, seq2seq.UNK)
+	if m.Cfg.ReverseSource {
+		slices.Reverse(want)
+	}
+	if got := e.Src[e.S : e.S+4]; !slices.Equal(got, want) || e.SrcLen[1] != 4 {
+		t.Errorf("encoded %v (length %d), want %v", got, e.SrcLen[1], want)
+	}
+	if ids, n := m.Src.EncodeWords([]string{"<pad>", "a"}); n != 1 || ids[0] != seq2seq.UNK {
+		t.Errorf("a special token's name as a word: %v, %d unknown; want UNK, 1", ids, n)
+	}
+	if _, err := m.Src.Encode([]string{"zebra"}); err == nil {
+		t.Error("Encode accepts an unknown token")
 	}
 }
 

@@ -10,7 +10,7 @@ const (
 	PAD = 0 // padding; ignored by the loss
 	BOS = 1 // start of the decoder input
 	EOS = 2 // end of a program
-	UNK = 3 // reserved; never produced by Encode, which fails on unknown tokens instead
+	UNK = 3 // an unknown description word (EncodeWords); Encode fails on unknown tokens instead
 )
 
 var specials = []string{"<pad>", "<bos>", "<eos>", "<unk>"}
@@ -54,6 +54,23 @@ func (v *Vocab) Encode(toks []string) ([]int32, error) {
 		ids[i] = id
 	}
 	return ids, nil
+}
+
+// EncodeWords maps tokens to ids like Encode, but a token outside the vocabulary (or one of
+// the special tokens' names) becomes UNK instead of an error; unknown counts them. No training
+// token maps to UNK, so its embedding keeps its initial value: an unknown word reads as a fixed
+// vector the model never learnt from.
+func (v *Vocab) EncodeWords(toks []string) (ids []int32, unknown int) {
+	ids = make([]int32, len(toks))
+	for i, t := range toks {
+		id, ok := v.index[t]
+		if !ok || id < int32(len(specials)) {
+			id = UNK
+			unknown++
+		}
+		ids[i] = id
+	}
+	return ids, unknown
 }
 
 // Decode maps ids to tokens up to (not including) the first EOS or PAD.
