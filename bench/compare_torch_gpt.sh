@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=${GOTOOLCHAIN:-auto} GOEXPERIMENT=${GOEXPERIMENT:-simd}
 steps=${1:-10}
-torch_py=${TORCH_BENCH:-../shared/bench/torch_gpt_step.py}
+torch_py=${TORCH_BENCH:-bench/torch_gpt_step.py}
 python=${TORCH_PYTHON:-/usr/bin/python3}
 device=${TORCH_DEVICE:-cpu}
 test_bin=${GPT_TEST_BIN:-}

@@ -18,7 +18,7 @@ build)
 	export GOTOOLCHAIN=${GOTOOLCHAIN:-auto} GOEXPERIMENT=${GOEXPERIMENT:-simd}
 	mkdir -p .gpu
 	CGO_ENABLED=1 go test -c -tags xla -ldflags='-s -w' -o .gpu/gpt.test ./lib/gpt
-	cp "${TORCH_BENCH:-../shared/bench/torch_gpt_step.py}" .gpu/torch_gpt_step.py
+	cp "${TORCH_BENCH:-bench/torch_gpt_step.py}" .gpu/torch_gpt_step.py
 	ls -l .gpu
 	;;
 run)

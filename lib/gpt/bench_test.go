@@ -18,7 +18,7 @@ import (
 	"github.com/execfeed/execfeed/lib/trainer"
 )
 
-// The shapes of the PyTorch reference, ../shared/bench/torch_gpt_step.py defaults.
+// The shapes of the PyTorch reference, bench/torch_gpt_step.py defaults.
 const (
 	benchVocab, benchContext, benchLayers, benchHeads, benchWidth, benchBatch = 512, 128, 4, 4, 128, 32
 	benchPrompt, benchNew, benchSampleBatch                                   = 32, 64, 64

@@ -13,7 +13,7 @@ import (
 )
 
 // BenchmarkTrainStep times one teacher-forced CE + Adam step at the shapes of the PyTorch
-// reference (../shared/bench/torch_gru_step.py defaults): vocabularies 40/20, lengths 24/16,
+// reference (bench/torch_gru_step.py defaults): vocabularies 40/20, lengths 24/16,
 // embedding 64, hidden 128, batch 64, random lengths as there. bench/compare_torch.sh runs both
 // and prints the ratio.
 func BenchmarkTrainStep(b *testing.B) {

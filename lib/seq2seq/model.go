@@ -34,7 +34,7 @@ type Config struct {
 	Attention bool
 }
 
-// DefaultConfig matches the PyTorch reference step (../shared/bench/torch_gru_step.py).
+// DefaultConfig matches the PyTorch reference step (bench/torch_gru_step.py).
 func DefaultConfig() Config {
 	return Config{Emb: 64, Hidden: 128, SrcLen: 30, TgtLen: 16, ReverseSource: true, Attention: true}
 }
