@@ -119,7 +119,8 @@ func TestNotebooks(t *testing.T) {
 
 // TestNotebooksUseLibraryHelpers keeps copy-pasted helpers out of the notebooks: the module set-up
 // is notebooks/setup.sh, errors stop a cell through github.com/janpfeifer/must, results load
-// through lib/experiment, rollouts of given programs come from rl.RolloutOf.
+// through lib/experiment, rollouts of given programs come from rl.RolloutOf, the harness's JSONL
+// files are read through sandbox.
 func TestNotebooksUseLibraryHelpers(t *testing.T) {
 	paths, err := filepath.Glob("../notebooks/*.ipynb")
 	if err != nil || len(paths) == 0 {
@@ -131,6 +132,7 @@ func TestNotebooksUseLibraryHelpers(t *testing.T) {
 		"go mod edit":       "run setup.sh",
 		"&rl.Rollout{":      "build rollouts of given programs with rl.RolloutOf",
 		"float32(seqAdv[r]": "use rl.TokenAdvantages",
+		"bufio.NewScanner":  "read the harness's files with sandbox.LoadResults / LoadSamples / LoadProblems",
 	}
 	for _, p := range paths {
 		b, err := os.ReadFile(p)

@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Format names a problem-file format.
@@ -80,6 +82,7 @@ type SampleResult struct {
 	Outcome Outcome
 	Run     Result
 	rawID   json.RawMessage
+	tests   int // the number of tests, when read from a results file (Run.Tests is then nil)
 }
 
 // MarshalJSON writes the results-file line.
@@ -88,16 +91,20 @@ func (s SampleResult) MarshalJSON() ([]byte, error) {
 	if id == nil {
 		id, _ = json.Marshal(s.TaskID)
 	}
-	return json.Marshal(struct {
-		TaskID     json.RawMessage `json:"task_id"`
-		Completion string          `json:"completion"`
-		Result     string          `json:"result"`
-		Passed     bool            `json:"passed"`
-		Outcome    Outcome         `json:"outcome"`
-		TestsPass  int             `json:"tests_passed"`
-		Tests      int             `json:"tests"`
-		TimeMS     float64         `json:"time_ms"`
-	}{id, s.Completion, s.Result, s.Passed, s.Outcome, s.Run.Passed, len(s.Run.Tests), float64(s.Run.Time.Microseconds()) / 1000})
+	return json.Marshal(resultLine{id, s.Completion, s.Result, s.Passed, s.Outcome, s.Run.Passed,
+		max(len(s.Run.Tests), s.tests), float64(s.Run.Time.Microseconds()) / 1000})
+}
+
+// resultLine is a line of a results file.
+type resultLine struct {
+	TaskID     json.RawMessage `json:"task_id"`
+	Completion string          `json:"completion"`
+	Result     string          `json:"result"`
+	Passed     bool            `json:"passed"`
+	Outcome    Outcome         `json:"outcome"`
+	TestsPass  int             `json:"tests_passed"`
+	Tests      int             `json:"tests"`
+	TimeMS     float64         `json:"time_ms"`
 }
 
 // NewSampleResult derives the reference harness's result string from a run.
@@ -291,13 +298,16 @@ func ReadProblems(r io.Reader, name string, f Format) ([]Problem, error) {
 }
 
 // LoadSamples reads a samples file: JSONL of {task_id, completion} (other fields are ignored).
-func LoadSamples(path string) ([]Sample, error) {
+func LoadSamples(path string) ([]Sample, error) { return load(path, "samples", ReadSamples) }
+
+// load opens path (gunzipping a .gz) and reads it with read; what labels the error of opening it.
+func load[T any](path, what string, read func(io.Reader, string) ([]T, error)) ([]T, error) {
 	r, err := openJSONL(path)
 	if err != nil {
-		return nil, fmt.Errorf("sandbox: samples: %w", err)
+		return nil, fmt.Errorf("sandbox: %s: %w", what, err)
 	}
 	defer r.Close()
-	return ReadSamples(r, path)
+	return read(r, path)
 }
 
 // ReadSamples reads samples from r; name labels errors and Sample.Where.
@@ -338,4 +348,41 @@ func WriteResults(w io.Writer, results []SampleResult) error {
 		return fmt.Errorf("sandbox: writing results: %w", err)
 	}
 	return nil
+}
+
+// LoadResults reads a results file WriteResults (kernel eval) wrote; .gz is accepted.
+func LoadResults(path string) ([]SampleResult, error) { return load(path, "results", ReadResults) }
+
+// ReadResults reads the lines WriteResults writes, in their order; name labels errors. Each line
+// needs task_id, completion, result, passed and outcome (so the reference harness's own files,
+// which have no outcome, are refused rather than guessed at), and passed must agree with the
+// outcome. A line records the number of tests, not each test: Run.Tests is nil, Run.Passed,
+// Run.Outcome and Run.Time (to the microsecond) are set, and writing the results again gives the
+// same lines.
+func ReadResults(r io.Reader, name string) ([]SampleResult, error) {
+	var out []SampleResult
+	err := eachLine(r, name, func(line int, b []byte) error {
+		var v resultLine
+		if err := decodeObject(b, &v, "task_id", "completion", "result", "passed", "outcome"); err != nil {
+			return err
+		}
+		id, err := taskID(v.TaskID)
+		if err != nil {
+			return err
+		}
+		if v.Passed != (v.Outcome == PassedTest) {
+			return fmt.Errorf("passed is %v but the outcome is %v", v.Passed, v.Outcome)
+		}
+		if v.Tests < 0 || v.TestsPass < 0 || v.TestsPass > v.Tests || v.TimeMS < 0 {
+			return fmt.Errorf("bad counts: %d of %d tests passed in %g ms", v.TestsPass, v.Tests, v.TimeMS)
+		}
+		run := Result{Outcome: v.Outcome, Passed: v.TestsPass, Time: time.Duration(math.Round(v.TimeMS*1000)) * time.Microsecond}
+		out = append(out, SampleResult{TaskID: id, Completion: v.Completion, Passed: v.Passed, Result: v.Result,
+			Outcome: v.Outcome, Run: run, rawID: v.TaskID, tests: v.Tests})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: results %w", err)
+	}
+	return out, nil
 }
