@@ -171,6 +171,7 @@ func librarySymbols() interp.Exports {
 		"ReadJSONL":         reflect.ValueOf(rpn.ReadJSONL),
 		"Run":               reflect.ValueOf(rpn.Run),
 		"SaveSplit":         reflect.ValueOf(rpn.SaveSplit),
+		"SplitFile":         reflect.ValueOf(rpn.SplitFile),
 		"Tokenize":          reflect.ValueOf(rpn.Tokenize),
 		"Underflow":         reflect.ValueOf(rpn.Underflow),
 		"UnknownToken":      reflect.ValueOf(rpn.UnknownToken),
