@@ -30,10 +30,10 @@ import (
 // known value: a loop that accumulates a list or a sum passes through partial results that a
 // comprehension or a builtin never shows, and that is a rewrite, not a mistake.
 //
-// Divergence (seed 003) is the first event whose value is unknown and not forgiven; when every
-// value is known, it is the first return that differs from the reference's return in the same
-// call (the program returned one of the reference's intermediate values: it stopped too early).
-// Its line is the span blamed. StepsCorrect (seed 001) is the number of events before the
+// Divergence (seed 003) is the first event, in execution order, that is either an assignment of
+// an unknown value that is not forgiven, or a return that differs from the reference's return in
+// the same call (an unknown value, or one of the reference's intermediate values: the program
+// stopped too early). Its line is the span blamed. StepsCorrect (seed 001) is the number of events before the
 // divergence, all of them for a program without one.
 type Language struct{}
 
@@ -150,35 +150,35 @@ func divergence(cand []Event, refTrace []sandbox.Step) (int, bool) {
 			refReturns = append(refReturns, e.Value)
 		}
 	}
+	k := 0 // calls returned so far
 	for i, e := range cand {
+		if e.Name == ReturnKey {
+			wrong := !r[e.Value]
+			if k < len(refReturns) {
+				wrong = e.Value != refReturns[k]
+			}
+			k++
+			if wrong {
+				return i, true
+			}
+			continue
+		}
 		if r[e.Value] {
 			continue
 		}
 		forgiven := false
-		if e.Name != ReturnKey {
-			for _, later := range cand[i+1:] {
-				if later.Call != e.Call {
-					break
-				}
-				if later.Name == e.Name && r[later.Value] {
-					forgiven = true
-					break
-				}
+		for _, later := range cand[i+1:] {
+			if later.Call != e.Call {
+				break
+			}
+			if later.Name == e.Name && r[later.Value] {
+				forgiven = true
+				break
 			}
 		}
 		if !forgiven {
 			return i, true
 		}
-	}
-	k := 0
-	for i, e := range cand {
-		if e.Name != ReturnKey {
-			continue
-		}
-		if k < len(refReturns) && e.Value != refReturns[k] {
-			return i, true
-		}
-		k++
 	}
 	return 0, false
 }

@@ -48,6 +48,9 @@ func TestDivergenceAndStepsCorrect(t *testing.T) {
 			"def f(xs):\n    total = 0\n    for x in xs:\n        total += x * 2\n    return total\n", listTests, 4, "        total += x * 2"},
 		{"a wrong second step diverges at that step, not at the correct first one", addAB,
 			"def f(a, b):\n    s = a + b\n    r = s * 3\n    return r\n", []string{"assert f(1, 2) == 6", "assert f(-4, 1) == -6"}, 3, "    r = s * 3"},
+		{"an early return inside the loop is blamed at the return, not where a later call falls off the end", sumSq,
+			"def f(xs):\n    total = 0\n    for x in xs:\n        total += x * x\n        return total\n",
+			[]string{"assert f([1, 2, 3]) == 14", "assert f([]) == 0"}, 5, "        return total"},
 		{"returning an intermediate value blames the return", addAB,
 			"def f(a, b):\n    s = a + b\n    return s\n", []string{"assert f(1, 2) == 6", "assert f(-4, 1) == -6"}, 3, "    return s"},
 	} {
