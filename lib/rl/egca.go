@@ -116,17 +116,11 @@ func (ro *Rollout) tracedRuns(rows []int) ([]sandbox.Result, error) {
 		}
 		return out, nil
 	}
-	task := ro.Task
-	jobs := make([]sandbox.Job, len(rows))
-	for i, r := range rows {
-		p := task.Prompts[ro.Rows[r]]
-		jobs[i] = sandbox.Job{Program: sandbox.Program{Lang: task.Lang.Name(), Source: p.Program(ro.Programs[r])}, Tests: p.Tests}
-	}
-	opts := task.Options
+	opts := ro.Task.Options
 	opts.Trace = true
-	res, err := task.Exec.RunBatch(context.Background(), jobs, opts)
+	res, err := ro.run(rows, opts)
 	if err != nil {
-		return nil, fmt.Errorf("rl: egca: task %q: tracing candidates: %w", task.Name, err)
+		return nil, fmt.Errorf("rl: egca: task %q: tracing candidates: %w", ro.Task.Name, err)
 	}
 	return res, nil
 }

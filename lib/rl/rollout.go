@@ -253,12 +253,7 @@ func (ro *Rollout) execute(score func(reward.Sample) (float64, map[string]float6
 	ro.Results = make([]sandbox.Result, ro.N)
 	ctx := context.Background()
 	for _, g := range groups {
-		jobs := make([]sandbox.Job, len(g.idx))
-		for i, r := range g.idx {
-			p := task.Prompts[rows[r]]
-			jobs[i] = sandbox.Job{Program: sandbox.Program{Lang: lang.Name(), Source: p.Program(ro.Programs[r])}, Tests: p.Tests}
-		}
-		res, err := task.Exec.RunBatch(ctx, jobs, g.opts)
+		res, err := ro.run(g.idx, g.opts)
 		if err != nil {
 			return fmt.Errorf("rl: task %q: running samples: %w", task.Name, err)
 		}
@@ -403,4 +398,13 @@ func (ro *Rollout) TokenSpan(r, start, end int) (first, last int, ok bool) {
 		return len(row) - 1, len(row) - 1, true
 	}
 	return 0, 0, false
+}
+
+// run runs the programs of the rollout's rows idx against their prompts' tests with opts.
+func (ro *Rollout) run(idx []int, opts sandbox.Options) ([]sandbox.Result, error) {
+	rows, programs := make([]int, len(idx)), make([]string, len(idx))
+	for i, r := range idx {
+		rows[i], programs[i] = ro.Rows[r], ro.Programs[r]
+	}
+	return ro.Task.run(context.Background(), rows, programs, opts)
 }

@@ -97,24 +97,44 @@ func (t *Task) Check(ctx context.Context) error {
 	if t.Lang == nil || t.Exec == nil || len(t.Prompts) == 0 {
 		return fmt.Errorf("rl: task %q needs a language, an executor and prompts", t.Name)
 	}
-	jobs := make([]sandbox.Job, len(t.Prompts))
+	rows, refs := make([]int, len(t.Prompts)), make([]string, len(t.Prompts))
 	for i, p := range t.Prompts {
 		if len(p.Tests) == 0 {
 			return fmt.Errorf("rl: task %q prompt %s has no tests", t.Name, p.ID)
 		}
-		jobs[i] = sandbox.Job{Program: sandbox.Program{Lang: t.Lang.Name(), Source: p.Program(p.Reference)}, Tests: p.Tests}
+		rows[i], refs[i] = i, p.Reference
 	}
-	res, err := t.Exec.RunBatch(ctx, jobs, t.Options)
+	res, err := t.run(ctx, rows, refs, t.Options)
 	if err != nil {
 		return fmt.Errorf("rl: task %q: checking references: %w", t.Name, err)
 	}
 	for i, r := range res {
-		if r.Outcome != sandbox.PassedTest {
-			return fmt.Errorf("rl: task %q prompt %s: the reference fails its own tests (%s: %s)", t.Name,
-				t.Prompts[i].ID, r.Outcome, r.Error)
+		if err := t.referencePasses(i, r); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// run runs completions[i], written for prompt rows[i], against that prompt's tests: one batch
+// for the executor.
+func (t *Task) run(ctx context.Context, rows []int, completions []string, opts sandbox.Options) ([]sandbox.Result, error) {
+	jobs := make([]sandbox.Job, len(rows))
+	for i, r := range rows {
+		p := t.Prompts[r]
+		jobs[i] = sandbox.Job{Program: sandbox.Program{Lang: t.Lang.Name(), Source: p.Program(completions[i])}, Tests: p.Tests}
+	}
+	return t.Exec.RunBatch(ctx, jobs, opts)
+}
+
+// referencePasses is the error, naming the prompt, for a run of prompt row's reference that did
+// not pass its tests (nil when it passed).
+func (t *Task) referencePasses(row int, r sandbox.Result) error {
+	if r.Outcome == sandbox.PassedTest {
+		return nil
+	}
+	return fmt.Errorf("rl: task %q prompt %s: the reference fails its own tests (%s: %s)", t.Name,
+		t.Prompts[row].ID, r.Outcome, r.Error)
 }
 
 // referenceRuns returns the reference's traced run of each prompt of rows (traced once per prompt
@@ -130,21 +150,19 @@ func (t *Task) referenceRuns(ctx context.Context, rows []int) ([]sandbox.Result,
 		}
 	}
 	if len(todo) > 0 {
-		jobs := make([]sandbox.Job, len(todo))
+		refs := make([]string, len(todo))
 		for i, r := range todo {
-			p := t.Prompts[r]
-			jobs[i] = sandbox.Job{Program: sandbox.Program{Lang: t.Lang.Name(), Source: p.Program(p.Reference)}, Tests: p.Tests}
+			refs[i] = t.Prompts[r].Reference
 		}
 		opts := t.Options
 		opts.Trace = true
-		res, err := t.Exec.RunBatch(ctx, jobs, opts)
+		res, err := t.run(ctx, todo, refs, opts)
 		if err != nil {
 			return nil, fmt.Errorf("rl: task %q: tracing references: %w", t.Name, err)
 		}
 		for i, r := range todo {
-			if res[i].Outcome != sandbox.PassedTest {
-				return nil, fmt.Errorf("rl: task %q prompt %s: the reference fails its own tests (%s: %s)",
-					t.Name, t.Prompts[r].ID, res[i].Outcome, res[i].Error)
+			if err := t.referencePasses(r, res[i]); err != nil {
+				return nil, err
 			}
 			t.refs[r] = &res[i]
 		}

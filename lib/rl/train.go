@@ -164,15 +164,15 @@ func ScoreGreedy(task *Task, preds []string) (metrics.Accuracy, error) {
 	if gs, ok := task.Lang.(GreedyScorer); ok {
 		exact, functional, wellFormed = gs.ScoreGreedy(preds, refs)
 	} else {
-		jobs := make([]sandbox.Job, len(preds))
 		exact = make([]bool, len(preds))
-		for i, p := range task.Prompts {
-			jobs[i] = sandbox.Job{Program: sandbox.Program{Lang: task.Lang.Name(), Source: p.Program(preds[i])}, Tests: p.Tests}
+		rows := make([]int, len(preds))
+		for i := range preds {
+			rows[i] = i
 			pl, err1 := task.Lang.Tokenize(preds[i])
 			rl, err2 := task.Lang.Tokenize(refs[i])
 			exact[i] = err1 == nil && err2 == nil && slices.Equal(pl, rl)
 		}
-		res, err := task.Exec.RunBatch(context.Background(), jobs, task.Options)
+		res, err := task.run(context.Background(), rows, preds, task.Options)
 		if err != nil {
 			return a, fmt.Errorf("rl: task %q: running greedy predictions: %w", task.Name, err)
 		}
