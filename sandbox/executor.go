@@ -243,6 +243,16 @@ func (r *Result) summarize() {
 // Linux pool and the remote executor, so it lives outside python.go.
 var hangGrace = 5 * time.Second
 
+// harnessVerdict is test t's result from a harness's report: the outcome's name (one the harness
+// should not send counts as a runtime error), the output, the error and the seconds it took.
+func harnessVerdict(t Test, outcome, got, errMsg string, seconds float64) TestResult {
+	o, err := ParseOutcome(outcome)
+	if err != nil {
+		o = RuntimeError
+	}
+	return TestResult{Name: t.Name, Outcome: o, Got: got, Error: errMsg, Time: time.Duration(seconds * float64(time.Second))}
+}
+
 // errUnsupported is returned for a language the executor does not run.
 func errUnsupported(exec string, l Language) error {
 	return fmt.Errorf("sandbox: %s executor does not run language %q", exec, l)

@@ -715,12 +715,7 @@ func (p *Pool) result(req request, resp *response, werr error, tests []Test) Res
 			res.Tests[i] = TestResult{Name: t.Name, Outcome: missing, Error: missingErr}
 			continue
 		}
-		o, err := ParseOutcome(ev.Outcome)
-		if err != nil {
-			o = RuntimeError
-		}
-		res.Tests[i] = TestResult{Name: t.Name, Outcome: o, Got: ev.Got, Error: ev.Error,
-			Time: time.Duration(ev.Time * float64(time.Second))}
+		res.Tests[i] = harnessVerdict(t, ev.Outcome, ev.Got, ev.Error, ev.Time)
 	}
 	res.summarize()
 	return res

@@ -231,12 +231,7 @@ func sfResult(resp RunCodeResponse, mark string, tests []Test, opts Options) (Re
 			res.Tests[i] = TestResult{Name: t.Name, Outcome: missing, Error: missingErr}
 			continue
 		}
-		o, err := ParseOutcome(ev.O)
-		if err != nil {
-			o = RuntimeError
-		}
-		res.Tests[i] = TestResult{Name: t.Name, Outcome: o, Got: ev.G, Error: ev.E,
-			Time: time.Duration(ev.S * float64(time.Second))}
+		res.Tests[i] = harnessVerdict(t, ev.O, ev.G, ev.E, ev.S)
 	}
 	res.summarize()
 	return res, nil
