@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
 	"github.com/execfeed/execfeed/lib/bpe"
@@ -92,15 +93,7 @@ func TestRLCheckpointProblems(t *testing.T) {
 func TestGPTStartShared(t *testing.T) {
 	cfg, _ := QuickRLConfig("py-egca")
 	cfg.OutDir, cfg.SFTEpochs = t.TempDir(), 1
-	backend, err := Backend("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := loadRLData(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer data.close()
+	backend, data := quickData(t, cfg)
 	p, err := trainGPTSFT(backend, data.gpt, data.labelled, cfg, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -177,15 +170,7 @@ func TestRLModelChecks(t *testing.T) {
 func TestSFTCache(t *testing.T) {
 	cfg, _ := QuickRLConfig("py-egca")
 	cfg.OutDir, cfg.SFTEpochs, cfg.SFTCache = t.TempDir(), 1, t.TempDir()
-	backend, err := Backend("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := loadRLData(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer data.close()
+	backend, data := quickData(t, cfg)
 	var log strings.Builder
 	cfg.Log = &log
 	weights := func(seed int64) []byte {
@@ -257,4 +242,19 @@ func TestRLResume(t *testing.T) {
 	if _, err := RunRL(other); err == nil || !strings.Contains(err.Error(), "another configuration") {
 		t.Errorf("resuming with other settings: %v", err)
 	}
+}
+
+// quickData is the default backend and the data of cfg, closed when the test ends.
+func quickData(t *testing.T, cfg RLConfig) (compute.Backend, *rlData) {
+	t.Helper()
+	backend, err := Backend("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := loadRLData(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(data.close)
+	return backend, data
 }
