@@ -56,7 +56,7 @@ func Hardware() string {
 	return fmt.Sprintf("%s, %d cores, %s/%s, %s", model, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 }
 
-// WriteJSON writes v, indented, to dir/name.
+// WriteJSON writes v, indented, to dir/name, atomically (WriteFileAtomic).
 func WriteJSON(dir, name string, v any) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
@@ -66,7 +66,7 @@ func WriteJSON(dir, name string, v any) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return path, os.WriteFile(path, append(b, '\n'), 0o644)
+	return path, WriteFileAtomic(path, append(b, '\n'), 0o644)
 }
 
 // logf writes a progress line if w is not nil.

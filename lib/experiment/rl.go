@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math"
@@ -96,6 +97,11 @@ type RLConfig struct {
 	// Resume keeps the runs (method, seed) that cfg.OutDir/results.json already holds, when it was
 	// written with the same configuration, and runs only the missing ones (resume.go).
 	Resume bool `json:"-"`
+	// Context, if set, stops the run when it is cancelled (Ctrl-C in the CLI): the run saves a
+	// checkpoint and returns an *Interrupted error (checkpoint.go).
+	Context context.Context `json:"-"`
+	// CheckpointEvery is the interval between checkpoints (0: DefaultCheckpointEvery).
+	CheckpointEvery time.Duration `json:"-"`
 	// Command is the command line that asked for the run, recorded in the results (set by the CLI).
 	Command []string  `json:"-"`
 	Log     io.Writer `json:"-"`

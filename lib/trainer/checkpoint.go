@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"bytes"
 	"encoding/gob"
 	"fmt"
 	"os"
@@ -150,4 +151,29 @@ func WeightsUnder(scope string) func(path string) bool {
 		}
 		return true
 	}
+}
+
+// Marshal encodes every variable of store - weights, optimizer state, the random number
+// generator's state - as bytes, for checkpoints that hold more than one store (Unmarshal reads
+// them back).
+func Marshal(store *model.Store) ([]byte, error) {
+	vars, err := snapshot(store, nil)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if err := gob.NewEncoder(&b).Encode(vars); err != nil {
+		return nil, fmt.Errorf("checkpoint: encoding: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+// Unmarshal sets the variables of store from bytes written by Marshal, creating those that do
+// not exist; from names the source in errors.
+func Unmarshal(store *model.Store, data []byte, from string) error {
+	var vars []savedVariable
+	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&vars); err != nil {
+		return fmt.Errorf("checkpoint %s: decoding: %w", from, err)
+	}
+	return restore(store, vars, from)
 }
