@@ -1,15 +1,19 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/execfeed/execfeed/lib/experiment"
 	"github.com/execfeed/execfeed/lib/rpn"
@@ -132,13 +136,16 @@ func parseOrHelp(c *cli, args []string, usage func(io.Writer)) error {
 	return err
 }
 
-// commonFlags are the flags every experiment has: -quick, -out and -backend.
+// commonFlags are the flags every experiment has: -quick, -out, -backend, -resume and
+// -checkpoint-every.
 type commonFlags struct {
-	quick      *bool
-	out        *string
-	backend    *string
-	experiment string
-	defaultOut func(quick bool) string
+	quick           *bool
+	out             *string
+	backend         *string
+	resume          *bool
+	checkpointEvery *time.Duration
+	experiment      string
+	defaultOut      func(quick bool) string
 }
 
 func newCommonFlags(c *cli, name string, defaultOut func(quick bool) string, quickWhat string) *commonFlags {
@@ -146,6 +153,8 @@ func newCommonFlags(c *cli, name string, defaultOut func(quick bool) string, qui
 	f.quick = c.bool("quick", "smoke run ("+quickWhat+"): its numbers say nothing about the method; writes to out/"+name+"-quick")
 	f.out = c.string("out", "", nil, "output folder for results.json and the plot (default out/"+name+", with -quick out/"+name+"-quick)")
 	f.backend = c.string("backend", "", nil, "compute backend: go (default) or xla:/abs/path/plugin.so (needs a build with -tags xla); default $GOMLX_BACKEND")
+	f.resume = c.bool("resume", "continue the run whose checkpoint and results are in the output folder (same flags); without -resume an existing checkpoint is an error")
+	f.checkpointEvery = c.duration("checkpoint-every", experiment.DefaultCheckpointEvery, true, "interval between checkpoints (one is also saved at the end of every routine and on Ctrl-C)")
 	return f
 }
 
@@ -218,15 +227,19 @@ func defFlags(c *cli) func() error {
 		}
 		cfg.Dialect, cfg.Seed, cfg.DataSeed, cfg.DataDir, cfg.Backend = d, *seed, *dataSeed, *dataDir, *common.backend
 		cfg.Routines, cfg.LR, cfg.Lambda, cfg.Command = *routines, *lr, *lambda, os.Args
+		cfg.Resume, cfg.CheckpointEvery = *common.resume, *common.checkpointEvery
 		c.override(map[string]intSetting{"epochs": {*epochs, &cfg.Epochs}, "proxy-epochs": {*proxyEpochs, &cfg.ProxyEpochs},
 			"train-size": {*trainSize, &cfg.TrainSize}, "eval-size": {*evalSize, &cfg.EvalSize}, "grad-check": {*gradCheck, &cfg.GradCheck},
 			"tune": {*tune, &cfg.TuneTrials}, "tune-epochs": {*tuneEpochs, &cfg.TuneEpochs}})
 		if cfg.OutDir, err = common.prepare(); err != nil {
 			return err
 		}
+		ctx, stop := interruptContext()
+		defer stop()
+		cfg.Context = ctx
 		res, err := experiment.RunDEF(cfg)
 		if err != nil {
-			return err
+			return resumeHint(err)
 		}
 		printDEF(res)
 		return nil
@@ -286,7 +299,6 @@ func rlFlags(name string, c *cli) func() error {
 	evalSize := c.int("eval-size", full.EvalSize, 1, fmt.Sprintf("test prompts (quick: %d)", quick.EvalSize))
 	samples := c.int("samples", full.Samples, 1, fmt.Sprintf("samples per test prompt for pass@k (quick: %d)", quick.Samples))
 	dataSeed := c.uint64("data-seed", full.DataSeed, "data generator seed")
-	resume := c.bool("resume", "keep the runs results.json in the output folder holds (same settings) and run only the missing ones")
 	python := strings.HasPrefix(name, "py-")
 	var workers *int
 	var execURLs *string
@@ -322,7 +334,8 @@ func rlFlags(name string, c *cli) func() error {
 		if c.set("seeds") {
 			cfg.Seeds = seedList
 		}
-		cfg.Methods, cfg.DataSeed, cfg.Backend, cfg.Log, cfg.Command, cfg.Resume = *methods, *dataSeed, *common.backend, os.Stderr, os.Args, *resume
+		cfg.Methods, cfg.DataSeed, cfg.Backend, cfg.Log, cfg.Command, cfg.Resume = *methods, *dataSeed, *common.backend, os.Stderr, os.Args, *common.resume
+		cfg.CheckpointEvery = *common.checkpointEvery
 		if python {
 			cfg.Workers, cfg.Exec = *workers, *execURLs
 			mf.apply(c, &cfg)
@@ -341,9 +354,12 @@ func rlFlags(name string, c *cli) func() error {
 		if cfg.OutDir, err = common.prepare(); err != nil {
 			return err
 		}
+		ctx, stop := interruptContext()
+		defer stop()
+		cfg.Context = ctx
 		res, err := experiment.RunRL(cfg)
 		if err != nil {
-			return err
+			return resumeHint(err)
 		}
 		printRL(res)
 		return nil
@@ -426,4 +442,47 @@ func fromFlags(c *cli) func() error {
 		fmt.Printf("reproduced %s: every number equals the recorded run's (timings aside)\n", *from)
 		return nil
 	}
+}
+
+// interruptContext is cancelled by the first SIGINT (Ctrl-C) or SIGTERM, so that the running
+// experiment saves a checkpoint and returns; a second signal exits at once (status 130).
+func interruptContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case s := <-sig:
+			fmt.Fprintf(os.Stderr, "\n%v: saving a checkpoint and stopping (press Ctrl-C again to quit at once, losing the work since the last checkpoint)\n", s)
+			cancel()
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case <-sig:
+			fmt.Fprintln(os.Stderr, "second interrupt: exiting now")
+			os.Exit(130)
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { signal.Stop(sig); cancel() }
+}
+
+// resumeHint adds to an interrupted run's error the command that continues it.
+func resumeHint(err error) error {
+	var in *experiment.Interrupted
+	if !errors.As(err, &in) {
+		return err
+	}
+	args := slices.Clone(os.Args)
+	if len(args) > 0 {
+		args[0] = "kernel"
+		if strings.Contains(os.Args[0], "go-build") { // go run
+			args[0] = "go run ./kernel"
+		}
+	}
+	if !slices.Contains(args, "-resume") && !slices.Contains(args, "--resume") {
+		args = append(args, "-resume")
+	}
+	return fmt.Errorf("%w\nresume with: %s", err, strings.Join(args, " "))
 }
