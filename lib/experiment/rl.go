@@ -139,7 +139,7 @@ var rlFamilies = map[string][]string{
 	"rpn-eta":    {"sft", "ppo", "eta-dpo"},
 	"rpn-egca":   {"sft", "grpo", "egca"},
 	"py-grpo":    {"sft", "grpo", "egca"},
-	"py-coderl":  {"sft", "reinforce", "reinforce+critic", "reinforce+critic+struct"},
+	"py-coderl":  {"sft", "reinforce", "reinforce+critic", "reinforce+critic-balanced", "reinforce+critic+struct"},
 	"py-eta":     {"sft", "ppo", "ppo-1epoch", "eta-dpo"},
 	"py-egca":    {"sft", "grpo", "egca"},
 }
@@ -203,9 +203,9 @@ var StructReward = reward.Sum([]float64{1, 0.5, 0.5}, reward.Outcome, reward.AST
 // RLMethods lists the methods the RL experiments know, configured by cfg (the critic's warm-up,
 // GRPO's variant).
 func RLMethods(cfg RLConfig) map[string]rlMethod {
-	reinforce := func(critic bool, f reward.Func, name string) rlMethod {
+	reinforce := func(critic, balanced bool, f reward.Func, name string) rlMethod {
 		rc := rl.DefaultReinforceConfig()
-		rc.Critic, rc.Reward, rc.CriticWarmup = critic, f, cfg.CriticWarmup
+		rc.Critic, rc.BalancedCritic, rc.Reward, rc.CriticWarmup = critic, balanced, f, cfg.CriticWarmup
 		return rlMethod{group: 1, config: rc, reward: name, build: func(pol, _ rl.Policy, task, lab *rl.Task, seed int64) (rl.Method, error) {
 			return rl.NewReinforce(rc, pol, task, lab, seed)
 		}}
@@ -229,9 +229,11 @@ func RLMethods(cfg RLConfig) map[string]rlMethod {
 	ppo1 := ppo
 	ppo1.Epochs = 1
 	return map[string]rlMethod{
-		"reinforce":               reinforce(false, reward.Outcome, "outcome (eq. 4.6)"),
-		"reinforce+critic":        reinforce(true, reward.Outcome, "outcome (eq. 4.6)"),
-		"reinforce+critic+struct": reinforce(true, StructReward, "outcome + 0.5 ast + 0.5 dfg (eq. 4.6, 4.8, 4.9)"),
+		"reinforce":               reinforce(false, false, reward.Outcome, "outcome (eq. 4.6)"),
+		"reinforce+critic":        reinforce(true, false, reward.Outcome, "outcome (eq. 4.6)"),
+		"reinforce+critic+struct": reinforce(true, false, StructReward, "outcome + 0.5 ast + 0.5 dfg (eq. 4.6, 4.8, 4.9)"),
+		// The critic trained with every outcome class weighted equally (rl.CriticNet.Balanced).
+		"reinforce+critic-balanced": reinforce(true, true, reward.Outcome, "outcome (eq. 4.6)"),
 		"ppo": {group: 1, config: ppo, reward: "passed", build: func(pol, ref rl.Policy, task, _ *rl.Task, _ int64) (rl.Method, error) {
 			return rl.NewPPO(ppo, pol, ref, task)
 		}},

@@ -25,10 +25,13 @@ import (
 type CriticNet struct {
 	// Policy is the policy whose programs it judges: it encodes the prompts (PromptIDs), and its
 	// store holds the critic's weights.
-	Policy       Policy
-	Emb, Hidden  int
-	Scope        string // where its weights live in the store, e.g. "critic"
-	NumClasses   int
+	Policy      Policy
+	Emb, Hidden int
+	Scope       string // where its weights live in the store, e.g. "critic"
+	NumClasses  int
+	// Balanced weights the classes of a batch equally in the outcome loss (criticWeights), so
+	// that rare outcomes (compile and runtime errors) are not drowned by the majority class.
+	Balanced     bool
 	classPerTok  *model.Exec
 	classStep    *trainer.Step
 	valueStep    *trainer.Step
@@ -73,20 +76,35 @@ func (c *CriticNet) Values(scope *model.Scope, src, srcLen, toks *Node) *Node {
 }
 
 // criticLoss is the critic's negative log-likelihood of the true outcome class u [B] (section 4.6),
-// for the pooled head and for every token's head, averaged over real rows (valid [B]):
+// for the pooled head and for every token's head, weighted over real rows (valid [B]) by
+// criticWeights ω_r, which sum to 1:
 //
-//	L = -(1/N) Σ_rows [log p_pool(u) + (1/|W|) Σ_t log v_t(u)]
+//	L = -Σ_rows ω_r [log p_pool(u_r) + (1/|W_r|) Σ_t log v_t(u_r)]
 func (c *CriticNet) criticLoss(scope *model.Scope, in []*Node) (*Node, []*Node) {
 	src, srcLen, toks, mask, class, valid := in[0], in[1], in[2], in[3], in[4], in[5]
 	perTok, pooled := c.Classes(scope.In("%s", c.Scope), src, srcLen, toks, mask)
 	onehot := OneHot(class, c.NumClasses, dtypes.Float32)
-	n := MaxScalar(ReduceAllSum(valid), 1)
 	poolNLL := Neg(ReduceSum(Mul(LogSoftmax(pooled, -1), onehot), -1))               // [B]
 	tokNLL := Neg(ReduceSum(Mul(LogSoftmax(perTok, -1), ExpandAxes(onehot, 1)), -1)) // [B,T]
 	tokNLL = Div(ReduceSum(Mul(tokNLL, mask), -1), MaxScalar(ReduceSum(mask, -1), 1))
-	loss := Div(ReduceAllSum(Mul(Add(poolNLL, tokNLL), valid)), n)
+	loss := ReduceAllSum(Mul(Add(poolNLL, tokNLL), criticWeights(onehot, valid, c.Balanced)))
 	right := ConvertDType(Equal(ConvertDType(ArgMax(pooled, -1), dtypes.Int32), class), dtypes.Float32)
-	return loss, []*Node{Div(ReduceAllSum(Mul(right, valid)), n)}
+	return loss, []*Node{Div(ReduceAllSum(Mul(right, valid)), MaxScalar(ReduceAllSum(valid), 1))}
+}
+
+// criticWeights are the rows' weights ω [B] in the critic's loss, given the one-hot true classes
+// [B,K] and the row validity [B]. Plain: every real row counts the same, ω_r = 1/N. Balanced:
+// every class present in the batch counts the same, ω_r = 1/(C·n_{u_r}), where n_k is the number
+// of real rows of class k and C the number of classes present - a batch of 60 passes and 4
+// compile errors gives each compile error 15 times a pass's weight.
+func criticWeights(onehot, valid *Node, balanced bool) *Node {
+	if !balanced {
+		return Div(valid, MaxScalar(ReduceAllSum(valid), 1))
+	}
+	counts := ReduceSum(Mul(onehot, ExpandAxes(valid, -1)), 0)                                    // n_k [K]
+	present := ReduceAllSum(ConvertDType(GreaterThan(counts, ZerosLike(counts)), dtypes.Float32)) // C
+	rowCount := ReduceSum(Mul(onehot, ExpandAxes(counts, 0)), -1)                                 // n_{u_r} [B]
+	return Div(valid, MaxScalar(Mul(rowCount, present), 1))
 }
 
 // prompts encodes a rollout's prompts for the critic: ids [B,S] and lengths [B].

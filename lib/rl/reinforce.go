@@ -20,6 +20,10 @@ type ReinforceConfig struct {
 	Reward reward.Func
 	// Critic scales every token's reward by the critic's probability of the sample's true outcome.
 	Critic bool
+	// BalancedCritic trains the critic with every outcome class of a batch weighted equally
+	// (CriticNet.Balanced) instead of every sample: the plain loss lets the critic predict the
+	// majority class and never learn the rare errors.
+	BalancedCritic bool
 	// CriticWarmup is the number of iterations, before any policy update, that only sample,
 	// execute and train the critic (CodeRL trains its critic before the actor).
 	CriticWarmup int
@@ -77,6 +81,7 @@ func NewReinforce(cfg ReinforceConfig, pol Policy, task *Task, labelled *Task, s
 	m := &Reinforce{Cfg: cfg, Policy: pol, Task: task, Labelled: labelled, rng: rand.New(rand.NewPCG(uint64(seed), 41))}
 	if cfg.Critic {
 		m.Critic = NewCriticNet(pol, "critic", 32, 64)
+		m.Critic.Balanced = cfg.BalancedCritic
 	}
 	var err error
 	opt := optimizer.Adam().LearningRate(cfg.LR).Done()

@@ -1,9 +1,11 @@
 package rl
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/gobackend"
 	. "github.com/gomlx/gomlx/core/graph"
 
@@ -173,5 +175,29 @@ func TestPromptsGroups(t *testing.T) {
 	}
 	if _, err := NewPrompts(2, 3, 1, 1); err == nil {
 		t.Errorf("more prompts per batch than prompts must be an error")
+	}
+}
+
+func TestCriticWeightsBalanced(t *testing.T) {
+	// Five rows: classes 0, 0, 0, 2 and a padding row (valid 0) of class 1. Plain: 1/4 per real
+	// row. Balanced: two classes present; class 0 has 3 rows (1/6 each), class 2 one (1/2).
+	classes := []int32{0, 0, 0, 2, 1}
+	valid := []float32{1, 1, 1, 1, 0}
+	for _, tc := range []struct {
+		balanced bool
+		want     []float64
+	}{{false, []float64{0.25, 0.25, 0.25, 0.25, 0}}, {true, []float64{1.0 / 6, 1.0 / 6, 1.0 / 6, 0.5, 0}}} {
+		got := scalars(t, func(g *Graph) []*Node {
+			onehot := OneHot(Const(g, classes), 3, dtypes.Float32)
+			w := criticWeights(onehot, Const(g, valid), tc.balanced)
+			var out []*Node
+			for i := range classes {
+				out = append(out, Squeeze(Slice(w, AxisElem(i))))
+			}
+			return out
+		})
+		for i, w := range tc.want {
+			near(t, fmt.Sprintf("balanced %v: ω_%d", tc.balanced, i), got[i], w)
+		}
 	}
 }
