@@ -195,7 +195,7 @@ func TestCLIHelp(t *testing.T) {
 			t.Errorf("kernel run -h does not mention %s", want)
 		}
 	}
-	for _, name := range []string{"eval", "notebooks", "script", "install"} {
+	for _, name := range []string{"eval", "notebooks", "script", "install", "runs", "compare"} {
 		if err := commands[name].run([]string{"-h"}); exitCode(name, err, &bytes.Buffer{}) != 0 {
 			t.Errorf("kernel %s -h: %v, want exit status 0", name, err)
 		}
@@ -214,6 +214,10 @@ func TestRunFromResultsReproduces(t *testing.T) {
 	if err := runExperiment([]string{"rpn-egca", "-quick", "-iters", "2", "-methods", "sft,egca", "-out", first}); err != nil {
 		t.Fatal(err)
 	}
+	if m, err := experiment.ReadManifest(first); err != nil || m.Status != experiment.StatusFinished || m.Experiment != "rpn-egca" ||
+		m.Flags["iters"] != "2" || m.Flags["methods"] != "sft,egca" || !m.Quick {
+		t.Errorf("the run's manifest: %+v, %v", m, err)
+	}
 	path := experiment.ResultsPath(first)
 	rec, err := experiment.LoadRLResults(path)
 	if err != nil {
@@ -227,6 +231,9 @@ func TestRunFromResultsReproduces(t *testing.T) {
 	second := filepath.Join(dir, "second")
 	if err := runExperiment([]string{"-from", path, "-out", second}); err != nil {
 		t.Fatalf("rerun: %v", err)
+	}
+	if m, err := experiment.ReadManifest(second); err != nil || m.Status != experiment.StatusFinished || m.From != path {
+		t.Errorf("the rerun's manifest: %+v, %v", m, err)
 	}
 	again, err := experiment.LoadRLResults(experiment.ResultsPath(second))
 	if err != nil {
@@ -258,6 +265,7 @@ var checkpointAndServeCmds = []struct {
 	{"score", func(c *cli) { newScoreFlags(c) }, []string{"-model", "M", "-text", "x"}},
 	{"generate", func(c *cli) { newGenerateFlags(c) }, []string{"-model", "M"}},
 	{"serve", func(c *cli) { serve.Declare(serveFlags{c}) }, nil},
+	{"runs", func(c *cli) { runsFlags(c) }, nil},
 }
 
 // TestCLIOtherCommands: kernel score, generate and serve refuse bad command lines with an error

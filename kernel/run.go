@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -72,10 +73,13 @@ func experimentNames() []string {
 func runUsage(w io.Writer) {
 	fmt.Fprintf(w, `usage: kernel run EXPERIMENT [flags]
        kernel run -from results.json [-out DIR]
+       kernel run -resume DIR
 
-Runs a documented experiment, writing results.json and a plot to its output folder (out/EXPERIMENT;
-out/EXPERIMENT-quick with -quick); or reruns the configuration a results.json records and reports
-whether every number came out the same.
+Runs a documented experiment, writing results.json, a plot, manifest.json (what ran, its status)
+and checkpoints to its output folder (out/EXPERIMENT; out/EXPERIMENT-quick with -quick); or reruns
+the configuration a results.json records and reports whether every number came out the same; or
+continues an interrupted or killed run with the flags its manifest records (-resume DIR). The
+first Ctrl-C saves a checkpoint and stops; a second quits at once. kernel runs lists the runs.
 
 `)
 	for _, e := range experimentCmds {
@@ -106,7 +110,7 @@ func runExperiment(args []string) error {
 		if err := parseOrHelp(c, args, runUsage); err != nil {
 			return err
 		}
-		return run()
+		return finishRun(run())
 	}
 	i := slices.IndexFunc(experimentCmds, func(e experimentCmd) bool { return e.name == args[0] })
 	if i < 0 {
@@ -121,7 +125,7 @@ func runExperiment(args []string) error {
 	}); err != nil {
 		return err
 	}
-	return run()
+	return finishRun(run())
 }
 
 // parseOrHelp parses args; -h prints usage to stdout and is flag.ErrHelp (exit status 0).
@@ -146,10 +150,11 @@ type commonFlags struct {
 	checkpointEvery *time.Duration
 	experiment      string
 	defaultOut      func(quick bool) string
+	c               *cli
 }
 
 func newCommonFlags(c *cli, name string, defaultOut func(quick bool) string, quickWhat string) *commonFlags {
-	f := &commonFlags{experiment: name, defaultOut: defaultOut}
+	f := &commonFlags{experiment: name, defaultOut: defaultOut, c: c}
 	f.quick = c.bool("quick", "smoke run ("+quickWhat+"): its numbers say nothing about the method; writes to out/"+name+"-quick")
 	f.out = c.string("out", "", nil, "output folder for results.json and the plot (default out/"+name+", with -quick out/"+name+"-quick)")
 	f.backend = c.string("backend", "", nil, "compute backend: go (default) or xla:/abs/path/plugin.so (needs a build with -tags xla); default $GOMLX_BACKEND")
@@ -173,7 +178,56 @@ func (f *commonFlags) prepare() (string, error) {
 	if *f.quick {
 		quickBanner(f.experiment, out)
 	}
-	return out, beforeTraining()
+	if err := beforeTraining(); err != nil {
+		return "", err
+	}
+	m := experiment.NewManifest(f.experiment, *f.quick, os.Args)
+	m.Flags = map[string]string{}
+	f.c.fs.Visit(func(fl *flag.Flag) { m.Flags[fl.Name] = fl.Value.String() })
+	return out, beginRun(out, m, *f.resume)
+}
+
+// execute runs an experiment (run) with the context the first Ctrl-C cancels and prints its
+// results; it adds to an interrupted run's error the command that resumes it.
+func execute[R any](run func(ctx context.Context) (R, error), print func(R)) error {
+	ctx, stop := interruptContext()
+	defer stop()
+	res, err := run(ctx)
+	if err != nil {
+		return resumeHint(err)
+	}
+	print(res)
+	return nil
+}
+
+// active is the run this process is making: its manifest and folder, set by beginRun when the
+// run starts, finished by finishRun with the experiment's result.
+var active struct {
+	m   *experiment.Manifest
+	dir string
+}
+
+// beginRun records in dir's manifest that the run m starts (experiment.Manifest.Begin).
+func beginRun(dir string, m *experiment.Manifest, resume bool) error {
+	if err := m.Begin(dir, resume); err != nil {
+		return err
+	}
+	active.m, active.dir = m, dir
+	return nil
+}
+
+// finishRun records how the active run ended (if one began) and returns err, joined with any
+// error writing the manifest.
+func finishRun(err error) error {
+	m, dir := active.m, active.dir
+	if m == nil {
+		return err
+	}
+	active.m = nil
+	if werr := m.Finish(dir, err); werr != nil {
+		return errors.Join(err, werr)
+	}
+	return err
 }
 
 // quickBanner says loudly that a run is a quick one.
@@ -234,15 +288,10 @@ func defFlags(c *cli) func() error {
 		if cfg.OutDir, err = common.prepare(); err != nil {
 			return err
 		}
-		ctx, stop := interruptContext()
-		defer stop()
-		cfg.Context = ctx
-		res, err := experiment.RunDEF(cfg)
-		if err != nil {
-			return resumeHint(err)
-		}
-		printDEF(res)
-		return nil
+		return execute(func(ctx context.Context) (*experiment.DEFResults, error) {
+			cfg.Context = ctx
+			return experiment.RunDEF(cfg)
+		}, printDEF)
 	}
 }
 
@@ -269,8 +318,11 @@ func wrote(p experiment.Provenance, dir, plot string, seconds float64) {
 	}
 }
 
-func printTable(header []string, rows [][]string) {
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+func printTable(header []string, rows [][]string) { writeTable(os.Stdout, header, rows) }
+
+// writeTable writes rows under header to w as plain aligned columns.
+func writeTable(w io.Writer, header []string, rows [][]string) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, r := range rows {
 		fmt.Fprintln(tw, strings.Join(r, "\t"))
@@ -354,15 +406,10 @@ func rlFlags(name string, c *cli) func() error {
 		if cfg.OutDir, err = common.prepare(); err != nil {
 			return err
 		}
-		ctx, stop := interruptContext()
-		defer stop()
-		cfg.Context = ctx
-		res, err := experiment.RunRL(cfg)
-		if err != nil {
-			return resumeHint(err)
-		}
-		printRL(res)
-		return nil
+		return execute(func(ctx context.Context) (*experiment.RLResults, error) {
+			cfg.Context = ctx
+			return experiment.RunRL(cfg)
+		}, printRL)
 	}
 }
 
@@ -390,17 +437,23 @@ func printRL(res *experiment.RLResults) {
 	wrote(res.Provenance, res.Config.OutDir, "curves.svg", res.Seconds)
 }
 
-// fromFlags declares `kernel run -from FILE [-out DIR]`.
+// fromFlags declares `kernel run -from FILE [-out DIR]` and `kernel run -resume DIR`.
 func fromFlags(c *cli) func() error {
 	from := c.string("from", "", nil, "results.json of an earlier run: rerun exactly its recorded configuration and compare the numbers")
 	out := c.string("out", "", nil, "output folder of the rerun (default: rerun/ beside the results file)")
+	resume := c.string("resume", "", nil, "output folder of an interrupted or killed run: continue it from its checkpoint with the flags its manifest.json records")
+	c.conflict("from", "resume")
+	c.conflict("resume", "out")
 	c.checks = append(c.checks, func() error {
-		if !c.set("from") {
-			return errors.New("flags go after the experiment's name (kernel run EXPERIMENT [flags]), or use -from results.json")
+		if !c.set("from") && !c.set("resume") {
+			return errors.New("flags go after the experiment's name (kernel run EXPERIMENT [flags]), or use -from results.json or -resume DIR")
 		}
 		return nil
 	})
 	return func() error {
+		if c.set("resume") {
+			return resumeRun(*resume)
+		}
 		dir := *out
 		if dir == "" {
 			dir = filepath.Join(filepath.Dir(*from), "rerun")
@@ -419,29 +472,74 @@ func fromFlags(c *cli) func() error {
 		if err := beforeTraining(); err != nil {
 			return err
 		}
-		_, res, diffs, err := experiment.Rerun(*from, dir, os.Stderr)
-		if err != nil {
+		m := experiment.NewManifest(h.Experiment, h.Quick, os.Args)
+		m.From, m.Flags = *from, map[string]string{"from": *from, "out": dir}
+		if err := beginRun(dir, m, false); err != nil {
 			return err
 		}
-		switch r := res.(type) {
-		case *experiment.DEFResults:
-			printDEF(r)
-		case *experiment.RLResults:
-			printRL(r)
-		}
-		if len(diffs) > 0 {
-			for i, d := range diffs {
-				if i == 20 {
-					fmt.Printf("  ... %d more\n", len(diffs)-20)
-					break
-				}
-				fmt.Println("  differs:", d)
-			}
-			return fmt.Errorf("the rerun did not reproduce %s: %d numbers differ", *from, len(diffs))
-		}
-		fmt.Printf("reproduced %s: every number equals the recorded run's (timings aside)\n", *from)
-		return nil
+		return rerun(*from, dir)
 	}
+}
+
+// rerun reruns the results file from into dir and reports whether every number came out the same.
+func rerun(from, dir string) error {
+	_, res, diffs, err := experiment.Rerun(from, dir, os.Stderr)
+	if err != nil {
+		return err
+	}
+	switch r := res.(type) {
+	case *experiment.DEFResults:
+		printDEF(r)
+	case *experiment.RLResults:
+		printRL(r)
+	}
+	if len(diffs) > 0 {
+		for i, d := range diffs {
+			if i == 20 {
+				fmt.Printf("  ... %d more\n", len(diffs)-20)
+				break
+			}
+			fmt.Println("  differs:", d)
+		}
+		return fmt.Errorf("the rerun did not reproduce %s: %d numbers differ", from, len(diffs))
+	}
+	fmt.Printf("reproduced %s: every number equals the recorded run's (timings aside)\n", from)
+	return nil
+}
+
+// resumeRun continues the run in dir (`kernel run -resume DIR`): it reruns the command its
+// manifest records with -resume and -out DIR, so that no flag needs typing again.
+func resumeRun(dir string) error {
+	m, err := experiment.ReadManifest(dir)
+	if err != nil {
+		return fmt.Errorf("-resume: %w", err)
+	}
+	if m.From != "" {
+		return fmt.Errorf("-resume: %s holds a rerun of %s (kernel run -from), which has no checkpoint; run it again", dir, m.From)
+	}
+	switch m.State() {
+	case experiment.StatusFinished:
+		return fmt.Errorf("-resume: the run in %s finished on %s; there is nothing to resume", dir, m.End.Local().Format(time.DateTime))
+	case experiment.StatusRunning:
+		return fmt.Errorf("-resume: the run in %s is still running (process %d); stop it first (Ctrl-C saves a checkpoint)", dir, m.PID)
+	case experiment.StateUnknown:
+		fmt.Fprintf(os.Stderr, "note: %s records a run on host %q that may still be running there\n", dir, m.Host)
+	}
+	args := resumeArgs(m, dir)
+	fmt.Fprintf(os.Stderr, "resuming the %s run in %s: kernel run %s\n", m.State(), dir, strings.Join(args, " "))
+	return runExperiment(args)
+}
+
+// resumeArgs is the `kernel run` command line that continues the run m recorded in dir: its
+// experiment and flags, with -resume and -out dir.
+func resumeArgs(m *experiment.Manifest, dir string) []string {
+	args := []string{m.Experiment}
+	for _, name := range slices.Sorted(maps.Keys(m.Flags)) {
+		if name != "resume" && name != "out" {
+			args = append(args, "-"+name+"="+m.Flags[name])
+		}
+	}
+	return append(args, "-resume", "-out", dir)
 }
 
 // interruptContext is cancelled by the first SIGINT (Ctrl-C) or SIGTERM, so that the running

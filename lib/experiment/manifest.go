@@ -104,9 +104,24 @@ func ReadManifest(dir string) (*Manifest, error) {
 	return &m, nil
 }
 
-// Finish records how the run ended: finished (err nil), interrupted (err is an *Interrupted) or
-// failed (with err's text).
-func (m *Manifest) Finish(err error) {
+// Begin writes m to dir as a run that starts now, with status running; a resumed run keeps the
+// start date of the manifest already in dir and counts the resumption.
+func (m *Manifest) Begin(dir string, resume bool) error {
+	if resume {
+		if old, err := ReadManifest(dir); err == nil && old.Experiment == m.Experiment {
+			m.Start, m.Resumes = old.Start, old.Resumes+1
+		}
+	}
+	m.Status, m.Error, m.End = StatusRunning, "", time.Time{}
+	if err := WriteManifest(dir, m); err != nil {
+		return fmt.Errorf("run manifest: %w", err)
+	}
+	return nil
+}
+
+// Finish records in dir how the run ended: finished (err nil), interrupted (err is an
+// *Interrupted) or failed (with err's text).
+func (m *Manifest) Finish(dir string, err error) error {
 	m.End = time.Now().UTC().Truncate(time.Second)
 	m.Error = ""
 	var in *Interrupted
@@ -118,6 +133,10 @@ func (m *Manifest) Finish(err error) {
 	default:
 		m.Status, m.Error = StatusFailed, err.Error()
 	}
+	if err := WriteManifest(dir, m); err != nil {
+		return fmt.Errorf("run manifest: %w", err)
+	}
+	return nil
 }
 
 // State is the run's status as it stands now: the recorded one, except that a run recorded as
@@ -162,23 +181,15 @@ func processAlive(pid int) bool {
 	return err == nil || errors.Is(err, syscall.EPERM) // EPERM: alive, another user's
 }
 
-// Track records a run of body in dir's manifest: m with status running before body starts (a
-// resumed run keeps the start date of the manifest already in dir and counts the resumption),
-// then how it ended. It returns body's error, joined with any error writing the final manifest.
+// Track records a run of body in dir's manifest (Begin, then Finish with body's error). It
+// returns body's error, joined with any error writing the final manifest.
 func Track(dir string, m *Manifest, resume bool, body func() error) error {
-	if resume {
-		if old, err := ReadManifest(dir); err == nil && old.Experiment == m.Experiment {
-			m.Start, m.Resumes = old.Start, old.Resumes+1
-		}
-	}
-	m.Status, m.Error, m.End = StatusRunning, "", time.Time{}
-	if err := WriteManifest(dir, m); err != nil {
-		return fmt.Errorf("run manifest: %w", err)
+	if err := m.Begin(dir, resume); err != nil {
+		return err
 	}
 	err := body()
-	m.Finish(err)
-	if werr := WriteManifest(dir, m); werr != nil {
-		return errors.Join(err, fmt.Errorf("run manifest: %w", werr))
+	if werr := m.Finish(dir, err); werr != nil {
+		return errors.Join(err, werr)
 	}
 	return err
 }
