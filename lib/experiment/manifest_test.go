@@ -17,7 +17,7 @@ func TestManifestTrack(t *testing.T) {
 	dir := t.TempDir()
 	m := NewManifest("rpn-egca", true, []string{"kernel", "run", "rpn-egca", "-quick"})
 	m.Flags = map[string]string{"quick": "true"}
-	if m.Commit == "" || m.Hardware == "" || m.PID != os.Getpid() || m.Results != "results.json" {
+	if m.Commit != ReadBuild().Revision || m.Hardware == "" || m.PID != os.Getpid() || m.Results != "results.json" {
 		t.Errorf("new manifest lacks provenance: %+v", m)
 	}
 	err := Track(dir, m, false, func() error {
