@@ -360,7 +360,7 @@ func RunDEFSizes(cfg SweepConfig) (*SweepResults, error) {
 				dcfg := DefaultDEFConfig()
 				dcfg.Batch, dcfg.Seed, dcfg.LR, dcfg.LRFinal, dcfg.Lambda = cfg.Batch, seed, cfg.LR, cfg.LRFinal, cfg.Lambda
 				for _, rname := range cfg.Routines {
-					out, err := runRoutine(s, dcfg, known[rname], epochs, nil)
+					out, err := runRoutine(s, dcfg, known[rname], epochs, nil, nil)
 					if err != nil {
 						return nil, fmt.Errorf("%s size %d seed %d routine %s: %w", name, len(train), seed, rname, err)
 					}

@@ -2,8 +2,10 @@ package experiment
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -18,6 +20,7 @@ import (
 	"github.com/execfeed/execfeed/lib/def"
 	"github.com/execfeed/execfeed/lib/metrics"
 	"github.com/execfeed/execfeed/lib/plot"
+	"github.com/execfeed/execfeed/lib/progress"
 	"github.com/execfeed/execfeed/lib/proxy"
 	"github.com/execfeed/execfeed/lib/rpn"
 	"github.com/execfeed/execfeed/lib/seq2seq"
@@ -171,32 +174,77 @@ type defSetup struct {
 // RunDEF runs the rpn-def experiment: it makes (or loads) the data, pre-trains the proxy
 // executor, optionally tunes each routine's learning rate (and λ) with TPE, trains each routine
 // from the same initial weights, and writes results.json and accuracy.svg to cfg.OutDir.
+//
+// The run keeps its whole state in cfg.OutDir/checkpoint.gob (defState): after the proxy's
+// pre-training, after every tuning and every routine, at the end of an epoch when
+// cfg.CheckpointEvery has passed, and when cfg.Context is cancelled (then it returns an
+// *Interrupted error). With cfg.Resume it continues from that checkpoint and gives the numbers an
+// uninterrupted run gives; a finished run deletes it.
 func RunDEF(cfg DEFConfig) (*DEFResults, error) {
 	start := time.Now()
-	s, err := setupDEF(cfg)
+	s, st, err := setupDEF(cfg)
 	if err != nil {
 		return nil, err
 	}
 	res := s.res
+	path := CheckpointPath(cfg.OutDir)
+	elapsed := func() float64 { return st.Seconds + since(start) }
 	// Each routine's results are written as it finishes (complete: false until the last).
 	save := func() error {
-		res.Seconds = since(start)
+		res.Seconds = elapsed()
 		if _, err := WriteJSON(cfg.OutDir, "results.json", res); err != nil {
 			return err
 		}
-		return os.WriteFile(filepath.Join(cfg.OutDir, "accuracy.svg"), []byte(DEFPlot(res).SVG()), 0o644)
+		return WriteFileAtomic(filepath.Join(cfg.OutDir, "accuracy.svg"), []byte(DEFPlot(res).SVG()), 0o644)
 	}
-	for _, name := range cfg.Routines {
+	checkpoint := func(current *routineState) error {
+		st.Provenance, st.Seconds, st.Tuning, st.Routines, st.Current = res.Provenance, elapsed(), res.Tuning, res.Routines, current
+		start = time.Now()
+		return SaveCheckpoint(path, "rpn-def", cfg, st)
+	}
+	interrupted := func(current *routineState) error {
+		if err := checkpoint(current); err != nil {
+			return fmt.Errorf("rpn-def: interrupted, and the checkpoint could not be saved: %w", err)
+		}
+		logf(cfg.Log, "rpn-def: interrupted; checkpoint saved to %s\n", path)
+		return &Interrupted{Experiment: "rpn-def", Checkpoint: path}
+	}
+	if st.fresh && st.Proxy != nil { // minutes of pre-training not to lose
+		if err := checkpoint(nil); err != nil {
+			return nil, err
+		}
+	}
+	clock := newCheckpointClock(cfg.CheckpointEvery)
+	for i, name := range cfg.Routines {
+		if i < len(res.Routines) {
+			continue // done before the run was interrupted
+		}
+		if stopped(cfg.Context) {
+			return nil, interrupted(nil)
+		}
 		r := s.known[name]
 		if cfg.TuneTrials > 0 {
-			tr, err := tuneRoutine(s, cfg, r)
-			if err != nil {
-				return nil, fmt.Errorf("tuning %s: %w", name, err)
+			if i == len(res.Tuning) { // an interrupted tuning starts again
+				tr, err := tuneRoutine(s, cfg, r)
+				if err != nil && stopped(cfg.Context) {
+					return nil, interrupted(nil)
+				}
+				if err != nil {
+					return nil, fmt.Errorf("tuning %s: %w", name, err)
+				}
+				res.Tuning = append(res.Tuning, *tr)
+				if err := checkpoint(nil); err != nil {
+					return nil, err
+				}
 			}
-			res.Tuning = append(res.Tuning, *tr)
-			r.LR, r.Lambda = tr.BestLR, tr.BestLambda
+			r.LR, r.Lambda = res.Tuning[i].BestLR, res.Tuning[i].BestLambda
 		}
-		out, err := runRoutine(s, cfg, r, cfg.Epochs, cfg.Log)
+		ck := &routineCheckpoints{from: st.Current, clock: clock, save: checkpoint}
+		st.Current = nil
+		out, err := runRoutine(s, cfg, r, cfg.Epochs, cfg.Log, ck)
+		if errors.Is(err, ErrInterrupted) {
+			return nil, interrupted(ck.last)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("routine %s: %w", name, err)
 		}
@@ -205,8 +253,62 @@ func RunDEF(cfg DEFConfig) (*DEFResults, error) {
 		if err := save(); err != nil {
 			return nil, err
 		}
+		if !res.Complete {
+			if err := checkpoint(nil); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("rpn-def: the run is complete, but its checkpoint remains: %w", err)
 	}
 	return res, nil
+}
+
+// defState is the whole state of an rpn-def run part way, as its checkpoint holds it: the
+// routines done and the partial results, the trained proxy, and the routine part way through.
+type defState struct {
+	Provenance Provenance
+	Seconds    float64 // the run's time so far
+	// Proxy is the pre-trained proxy's store (trainer.Marshal; nil when no routine needs one),
+	// with its measurements, so that a resumed run does not train it again.
+	Proxy                            []byte
+	ProxyMSE, ProxyVar, ProxySeconds float64
+	Gradient                         *def.GradReport
+	Tuning                           []TuneResult
+	Routines                         []RoutineResult // the routines done
+	Current                          *routineState   // the routine part way through (nil: none)
+
+	fresh bool // not read from a checkpoint
+}
+
+// routineState is a routine part way through: with it runRoutine continues as if it had never
+// stopped.
+type routineState struct {
+	Result RoutineResult // the routine (with its tuned LR and λ), the epochs done and BestVal
+	Store  []byte        // the generator's store (trainer.Marshal): weights, Adam state, the Gumbel noise RNG
+	// Shuffle and Inputs are the PCG sources (MarshalBinary) of the data order and of DEF's
+	// random program inputs.
+	Shuffle, Inputs []byte
+	// Batches is the current epoch's data order, when the routine stopped part way through an
+	// epoch (nil at an epoch's end); Done of them are trained, Sums are the sums of the step's
+	// values over those.
+	Batches      [][]int
+	Done         int
+	Sums         []float64
+	Steps        int     // steps trained in the routine
+	Seconds      float64 // the routine's time so far...
+	EpochSeconds float64 // ... and the current epoch's
+}
+
+// routineCheckpoints is how runRoutine takes part in its run's checkpoints: it continues from
+// from (nil: fresh weights), saves at an epoch's end when clock is due and when the run's context
+// is cancelled, and leaves the state it saved last in last.
+type routineCheckpoints struct {
+	from  *routineState
+	clock *checkpointClock
+	save  func(*routineState) error
+	last  *routineState
 }
 
 // check validates the configuration and returns the routines it knows.
@@ -246,25 +348,68 @@ func modelSettings(m *seq2seq.Model) map[string]any {
 // proxyDefault is the proxy executor's configuration in rpn-def.
 func proxyDefault() proxy.Config { return proxy.DefaultConfig() }
 
-func setupDEF(cfg DEFConfig) (*defSetup, error) {
+// setupDEF makes what the routines share and the run's state: read from the checkpoint in
+// cfg.OutDir with cfg.Resume, else fresh (and then an unfinished run's checkpoint there is an error).
+func setupDEF(cfg DEFConfig) (*defSetup, *defState, error) {
+	s, st, err := setupDEFData(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := setupProxy(s, cfg, st); err != nil {
+		return nil, nil, err
+	}
+	return s, st, nil
+}
+
+// openDEFState reads the run's state from its checkpoint when cfg.Resume asks for it.
+func openDEFState(cfg DEFConfig) (*defState, error) {
+	path := CheckpointPath(cfg.OutDir)
+	if !cfg.Resume {
+		if _, err := os.Stat(path); err == nil {
+			return nil, fmt.Errorf("rpn-def: %s holds the checkpoint of an unfinished run: add -resume to continue it, or delete the file to start afresh", path)
+		}
+		return &defState{fresh: true}, nil
+	}
+	st := &defState{}
+	err := LoadCheckpoint(path, "rpn-def", cfg, st)
+	if errors.Is(err, ErrNoCheckpoint) {
+		logf(cfg.Log, "rpn-def: nothing to resume in %s, starting afresh\n", cfg.OutDir)
+		return &defState{fresh: true}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rpn-def -resume: %w", err)
+	}
+	where := ""
+	if c := st.Current; c != nil {
+		where = fmt.Sprintf(", %s at epoch %d step %d", c.Result.Name, len(c.Result.Epochs)+1, c.Done)
+	}
+	logf(cfg.Log, "rpn-def: resuming from %s: %d of %d routines done%s\n", path, len(st.Routines), len(cfg.Routines), where)
+	return st, nil
+}
+
+func setupDEFData(cfg DEFConfig) (*defSetup, *defState, error) {
 	log := cfg.Log
 	known, err := cfg.check()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	backend, err := Backend(cfg.Backend)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := CheckOutDir(cfg.OutDir); err != nil {
-		return nil, fmt.Errorf("rpn-def: %w", err)
+		return nil, nil, fmt.Errorf("rpn-def: %w", err)
+	}
+	st, err := openDEFState(cfg)
+	if err != nil {
+		return nil, nil, err
 	}
 	split, err := loadOrGenerate(cfg.Dialect, cfg.DataDir, cfg.DataSeed)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if cfg.TrainSize > len(split.Train) || cfg.EvalSize > min(len(split.Val), len(split.Test)) {
-		return nil, fmt.Errorf("rpn-def: %d training and %d evaluation examples requested, %s has %d, %s and %s %d and %d",
+		return nil, nil, fmt.Errorf("rpn-def: %d training and %d evaluation examples requested, %s has %d, %s and %s %d and %d",
 			cfg.TrainSize, cfg.EvalSize, dataName(cfg.DataDir, "train"), len(split.Train),
 			dataName(cfg.DataDir, "val"), dataName(cfg.DataDir, "test"), len(split.Val), len(split.Test))
 	}
@@ -282,7 +427,7 @@ func setupDEF(cfg DEFConfig) (*defSetup, error) {
 		dst      **seq2seq.Encoded
 	}{{"train", split.Train, &s.train}, {"val", split.Val, &s.val}, {"test", split.Test, &s.test}} {
 		if *part.dst, err = m.Prepare(part.examples); err != nil {
-			return nil, fmt.Errorf("rpn-def: %s: %w", dataName(cfg.DataDir, part.name), err)
+			return nil, nil, fmt.Errorf("rpn-def: %s: %w", dataName(cfg.DataDir, part.name), err)
 		}
 		if n := (*part.dst).Unknown; n > 0 {
 			logf(log, "rpn-def: %s: %d description words not in %s, read as <unk>\n",
@@ -292,35 +437,48 @@ func setupDEF(cfg DEFConfig) (*defSetup, error) {
 	res := &DEFResults{Provenance: newProvenance("rpn-def", cfg.Quick, cfg.Command), Config: cfg, Seed: Seed000,
 		Model: modelSettings(m), Proxy: Settings(proxyDefault())}
 	res.Config.Log = nil
+	if !st.fresh {
+		res.Provenance, res.Tuning, res.Routines = st.Provenance, st.Tuning, st.Routines
+	}
 	s.res = res
 	logf(log, "rpn-def: %d/%d/%d examples, backend %s, %s\n", s.train.Len(), s.val.Len(), s.test.Len(), backend.Name(), res.Hardware)
+	return s, st, nil
+}
 
-	// The proxy executor, pre-trained on the training programs.
+// setupProxy pre-trains the proxy executor on the training programs and measures it, or takes
+// it from a resumed run's state.
+func setupProxy(s *defSetup, cfg DEFConfig, st *defState) error {
+	log, known, m, split, res := cfg.Log, s.known, s.model, s.split, s.res
 	if !slices.ContainsFunc(cfg.Routines, func(n string) bool { return known[n].Lambda > 0 && !known[n].Exact }) {
-		return s, nil
+		return nil
 	}
 	t0 := time.Now()
-	px, err := proxy.New(backend, proxyDefault(), m.Tgt, cfg.Dialect, cfg.Batch, cfg.Seed)
+	px, err := proxy.New(s.backend, proxyDefault(), m.Tgt, cfg.Dialect, cfg.Batch, cfg.Seed)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	s.proxy = px
+	if st.Proxy != nil {
+		res.ProxyMSE, res.ProxyVar, res.ProxySeconds, res.Gradient = st.ProxyMSE, st.ProxyVar, st.ProxySeconds, st.Gradient
+		return trainer.Unmarshal(px.Store, st.Proxy, CheckpointPath(cfg.OutDir))
 	}
 	ptrain, err := px.NewData(programs(split.Train), m.Cfg.TgtLen)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	pval, err := px.NewData(programs(split.Val), m.Cfg.TgtLen)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 7))
 	err = px.Fit(ptrain, cfg.ProxyEpochs, cfg.ProxyLR, rng, func(epoch int, mse float64) {
 		logf(log, "proxy epoch %d/%d train MSE %.2f\n", epoch+1, cfg.ProxyEpochs, mse)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("proxy pre-training: %w", err)
+		return fmt.Errorf("proxy pre-training: %w", err)
 	}
 	if res.ProxyMSE, err = px.MSE(pval, rand.New(rand.NewPCG(uint64(cfg.Seed), 8))); err != nil {
-		return nil, err
+		return err
 	}
 	res.ProxyVar = outputVariance(cfg.Dialect, px, programs(split.Val), rand.New(rand.NewPCG(uint64(cfg.Seed), 8)))
 	res.ProxySeconds = since(t0)
@@ -329,19 +487,22 @@ func setupDEF(cfg DEFConfig) (*defSetup, error) {
 		n := min(cfg.GradCheck, len(split.Val))
 		rep, err := def.GradientQuality(px, programs(split.Val[:n]), rand.New(rand.NewPCG(uint64(cfg.Seed), 9)))
 		if err != nil {
-			return nil, fmt.Errorf("gradient check: %w", err)
+			return fmt.Errorf("gradient check: %w", err)
 		}
 		res.Gradient = &rep
 		logf(log, "proxy gradient vs true executor: cosine %.3f, sign agreement %.1f%% over %d directions of %d programs\n",
 			rep.MeanCosine, 100*rep.SignAgreement, rep.Directions, rep.Programs)
 	}
-	s.proxy = px
-	return s, nil
+	st.ProxyMSE, st.ProxyVar, st.ProxySeconds, st.Gradient = res.ProxyMSE, res.ProxyVar, res.ProxySeconds, res.Gradient
+	st.Proxy, err = trainer.Marshal(px.Store)
+	return err
 }
 
-// runRoutine trains routine r for the given number of epochs from fresh weights (cfg.Seed) and
-// evaluates it on val and test after every epoch.
-func runRoutine(s *defSetup, cfg DEFConfig, r Routine, epochs int, log io.Writer) (*RoutineResult, error) {
+// runRoutine trains routine r for the given number of epochs from fresh weights (cfg.Seed), or
+// from ck.from, and evaluates it on val and test after every epoch. It shows its progress on a
+// bar and one line per epoch in log (nil: silent). It checks cfg.Context before every step: when
+// cancelled it returns ErrInterrupted, leaving its state in ck.last when ck is not nil.
+func runRoutine(s *defSetup, cfg DEFConfig, r Routine, epochs int, log io.Writer, ck *routineCheckpoints) (*RoutineResult, error) {
 	m, px, train, val, test, split := s.model, s.proxy, s.train, s.val, s.test, s.split
 	gen, err := seq2seq.NewGenerator(s.backend, m, cfg.Batch, cfg.Seed)
 	if err != nil {
@@ -353,10 +514,10 @@ func runRoutine(s *defSetup, cfg DEFConfig, r Routine, epochs int, log io.Writer
 	}
 	opt := optimizer.Adam().LearningRate(lr).Done()
 	var step *trainer.Step
-	var extra func(b seq2seq.Batch) ([]any, error)
-	out := &RoutineResult{Routine: r}
-	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 1))
-	inputRng := rand.New(rand.NewPCG(uint64(cfg.Seed), 2))
+	// extra gives a step's inputs after the batch's tensors (DEF's random program inputs).
+	extra := func(seq2seq.Batch) ([]any, error) { return nil, nil }
+	shuffle, inputSource := rand.NewPCG(uint64(cfg.Seed), 1), rand.NewPCG(uint64(cfg.Seed), 2)
+	rng, inputRng := rand.New(shuffle), rand.New(inputSource)
 	lambda, tau := 0.0, r.TauStart
 	warm := r.WarmupEpochs
 	if warm < 0 {
@@ -385,32 +546,91 @@ func runRoutine(s *defSetup, cfg DEFConfig, r Routine, epochs int, log io.Writer
 	if err != nil {
 		return nil, err
 	}
-	t0 := time.Now()
-	steps := 0
-	for epoch := range epochs {
-		te := time.Now()
+	st := &routineState{Result: RoutineResult{Routine: r}}
+	if ck != nil && ck.from != nil {
+		if st = ck.from; st.Result.Name != r.Name {
+			return nil, fmt.Errorf("the checkpoint holds routine %s part way, not %s", st.Result.Name, r.Name)
+		}
+		from := CheckpointPath(cfg.OutDir)
+		if err := trainer.Unmarshal(gen.Store, st.Store, from); err != nil {
+			return nil, err
+		}
+		if err := errors.Join(shuffle.UnmarshalBinary(st.Shuffle), inputSource.UnmarshalBinary(st.Inputs)); err != nil {
+			return nil, fmt.Errorf("checkpoint %s: random number generators: %w", from, err)
+		}
+	}
+	out := &st.Result
+	// snapshot completes st with the generator's store and the generators' states.
+	snapshot := func(t0, te time.Time) error {
+		st.Seconds, st.EpochSeconds = since(t0), since(te)
+		sh, err1 := shuffle.MarshalBinary()
+		in, err2 := inputSource.MarshalBinary()
+		store, err3 := trainer.Marshal(gen.Store)
+		st.Shuffle, st.Inputs, st.Store = sh, in, store
+		return errors.Join(err1, err2, err3)
+	}
+	perEpoch := train.Len() / cfg.Batch
+	var bar *progress.Bar
+	if log != nil {
+		bar = progress.New(log, r.Name, epochs*perEpoch, "step").From(st.Steps)
+		defer bar.Done()
+	}
+	summary := ""
+	t0 := time.Now().Add(-seconds(st.Seconds))
+	for epoch := len(out.Epochs); epoch < epochs; epoch++ {
+		te := time.Now().Add(-seconds(st.EpochSeconds))
 		lambda = r.Lambda
 		if warm > 0 && epoch < warm {
 			lambda = r.Lambda * float64(epoch) / float64(warm)
 		}
-		if epoch > 0 && cfg.LRFinal > 0 && epochs > 1 {
-			frac := float64(epoch) / float64(epochs-1)
-			if err := gen.SetLearningRate(lr * (1 - frac*(1-cfg.LRFinal))); err != nil {
-				return nil, err
-			}
-		}
 		if epochs > 1 && r.TauEnd > 0 {
 			tau = r.TauStart * math.Pow(r.TauEnd/r.TauStart, float64(epoch)/float64(epochs-1))
 		}
-		vals, err := gen.TrainEpoch(step, train, rng, extra, func(done, total int, v []float64) {
-			if done%25 == 0 || done == total {
-				logf(log, "%-18s epoch %2d/%d  step %3d/%d  loss %.4f\n", r.Name, epoch+1, epochs, done, total, v[0])
+		if st.Batches == nil { // a new epoch (else the one a resumed routine stopped in)
+			if epoch > 0 && cfg.LRFinal > 0 && epochs > 1 {
+				frac := float64(epoch) / float64(epochs-1)
+				if err := gen.SetLearningRate(lr * (1 - frac*(1-cfg.LRFinal))); err != nil {
+					return nil, err
+				}
 			}
-		})
-		if err != nil {
-			return nil, err
+			st.Batches, st.Done, st.Sums = train.Epoch(cfg.Batch, rng, true), 0, nil
+			if len(st.Batches) == 0 {
+				return nil, fmt.Errorf("training set of %d examples is smaller than one batch of %d", train.Len(), cfg.Batch)
+			}
 		}
-		steps += train.Len() / cfg.Batch
+		for ; st.Done < len(st.Batches); st.Done++ {
+			if stopped(cfg.Context) {
+				if ck == nil {
+					return nil, ErrInterrupted
+				}
+				if err := snapshot(t0, te); err != nil {
+					return nil, err
+				}
+				ck.last = st
+				return nil, ErrInterrupted
+			}
+			b := train.Batch(st.Batches[st.Done], cfg.Batch)
+			more, err := extra(b)
+			if err != nil {
+				return nil, err
+			}
+			vals, err := step.Run(append([]any{b.Src, b.SrcLen, b.DecIn, b.Tgt}, more...)...)
+			if err != nil {
+				return nil, err
+			}
+			if st.Sums == nil {
+				st.Sums = make([]float64, len(vals))
+			}
+			for j, v := range vals {
+				st.Sums[j] += v
+			}
+			st.Steps++
+			bar.Update(st.Steps, fmt.Sprintf("epoch %d/%d, loss %.4f%s", epoch+1, epochs, vals[0], summary))
+		}
+		vals := st.Sums
+		for j := range vals {
+			vals[j] /= float64(len(st.Batches))
+		}
 		rec := EpochRecord{Epoch: epoch + 1, Loss: vals[0], CE: vals[0], Lambda: lambda}
 		if len(vals) == 3 {
 			rec.CE, rec.MSE, rec.Tau = vals[1], vals[2], tau
@@ -424,13 +644,36 @@ func runRoutine(s *defSetup, cfg DEFConfig, r Routine, epochs int, log io.Writer
 		rec.Seconds = since(te)
 		out.Epochs = append(out.Epochs, rec)
 		out.BestVal = max(out.BestVal, rec.Val.Exact)
-		logf(log, "%-18s epoch %2d/%d  loss %.4f  val exact %.2f%% func %.2f%%  test exact %.2f%%  (%.0fs)\n",
+		st.Batches, st.Done, st.Sums, st.EpochSeconds = nil, 0, nil, 0
+		summary = fmt.Sprintf(", val exact %.2f%%", 100*rec.Val.Exact)
+		logf(log, "%s%-18s epoch %2d/%d  loss %.4f  val exact %.2f%% func %.2f%%  test exact %.2f%%  (%.0fs)\n", clearLine(log),
 			r.Name, epoch+1, epochs, rec.Loss, 100*rec.Val.Exact, 100*rec.Val.Functional, 100*rec.Test.Exact, rec.Seconds)
+		if ck != nil && epoch+1 < epochs && ck.clock.due() {
+			if err := snapshot(t0, time.Now()); err != nil {
+				return nil, err
+			}
+			if err := ck.save(st); err != nil {
+				return nil, err
+			}
+		}
 	}
 	out.Seconds = since(t0)
 	out.FinalTest = out.Epochs[len(out.Epochs)-1].Test
-	out.MsPerStep = 1000 * out.Seconds / float64(max(steps, 1))
+	out.MsPerStep = 1000 * out.Seconds / float64(max(st.Steps, 1))
 	return out, nil
+}
+
+// seconds is x seconds as a duration.
+func seconds(x float64) time.Duration { return time.Duration(x * float64(time.Second)) }
+
+// clearLine is what blanks the progress bar's line on w before a log line, when w is a terminal.
+func clearLine(w io.Writer) string {
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			return "\r\033[K"
+		}
+	}
+	return ""
 }
 
 func evaluate(gen *seq2seq.Generator, d rpn.Dialect, data *seq2seq.Encoded, examples []rpn.Example) (metrics.Accuracy, error) {

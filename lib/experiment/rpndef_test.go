@@ -1,11 +1,15 @@
 package experiment
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/execfeed/execfeed/lib/rpn"
 )
@@ -158,5 +162,102 @@ func TestDEFDataDirUnknownWordsAndErrors(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// stopAfter is a context whose Err reports a cancellation from its (n+1)-th call on. A run asks
+// before every training step and before every routine, so it stops at the same point every time.
+type stopAfter struct {
+	context.Context
+	n int
+}
+
+func (c *stopAfter) Err() error {
+	if c.n--; c.n < 0 {
+		return context.Canceled
+	}
+	return nil
+}
+
+// tinyResumeConfig is a tiny rpn-def run of two routines, two steps an epoch, that checkpoints
+// at every epoch's end.
+func tinyResumeConfig(t *testing.T) DEFConfig {
+	cfg := QuickDEFConfig()
+	cfg.TrainSize, cfg.EvalSize, cfg.Epochs, cfg.ProxyEpochs, cfg.GradCheck = 128, 32, 2, 1, 4
+	cfg.Routines, cfg.CheckpointEvery = []string{"baseline", "def-strong-st"}, time.Nanosecond
+	cfg.OutDir, cfg.Log = t.TempDir(), nil
+	return cfg
+}
+
+// TestRunDEFResumeMatchesUninterrupted interrupts tiny rpn-def runs at fixed points - part way
+// through an epoch, after an epoch's data order is drawn, between routines - resumes each until
+// it finishes, and gets the uninterrupted run's results.
+func TestRunDEFResumeMatchesUninterrupted(t *testing.T) {
+	want, err := RunDEF(tinyResumeConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Calls to Err: one before each routine, one before each of its 4 steps.
+	for _, stops := range [][]int{{2, 3, 4, 2}, {5}} {
+		cfg := tinyResumeConfig(t)
+		for i, n := range stops {
+			cfg.Context, cfg.Resume = &stopAfter{context.Background(), n}, i > 0
+			_, err := RunDEF(cfg)
+			var in *Interrupted
+			if !errors.As(err, &in) || in.Checkpoint != CheckpointPath(cfg.OutDir) {
+				t.Fatalf("stops %v, run %d: got %v, want an interruption with its checkpoint", stops, i, err)
+			}
+		}
+		cfg.Context, cfg.Resume = nil, true
+		got, err := RunDEF(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := DiffResults(want, got); len(d) > 0 {
+			t.Errorf("stops %v: the resumed run differs from the uninterrupted one:\n%s", stops, strings.Join(d, "\n"))
+		}
+		back, err := LoadDEFResults(ResultsPath(cfg.OutDir))
+		if err != nil || len(DiffResults(want, back)) > 0 || !back.Complete {
+			t.Errorf("stops %v: results.json: %v, %v", stops, err, DiffResults(want, back))
+		}
+		if _, err := os.Stat(CheckpointPath(cfg.OutDir)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("stops %v: the finished run left its checkpoint (%v)", stops, err)
+		}
+	}
+}
+
+// TestRunDEFCheckpointErrors: a run refuses to start over an unfinished run's checkpoint without
+// Resume, and a resume with other settings or from a corrupt file is an error naming what is wrong.
+func TestRunDEFCheckpointErrors(t *testing.T) {
+	cfg := tinyResumeConfig(t)
+	cfg.Routines = []string{"baseline"}
+	var log strings.Builder
+	cfg.Log, cfg.Resume, cfg.Context = &log, true, &stopAfter{context.Background(), 2}
+	if _, err := RunDEF(cfg); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("got %v, want an interruption", err)
+	}
+	if l := log.String(); !strings.Contains(l, "nothing to resume in "+cfg.OutDir) || !strings.Contains(l, "starting afresh") {
+		t.Errorf("a resume without a checkpoint does not say it starts afresh:\n%s", log.String())
+	}
+	cfg.Log, cfg.Context = nil, nil
+	for _, c := range []struct {
+		change func(c *DEFConfig)
+		want   string
+	}{
+		{func(c *DEFConfig) { c.Resume = false }, "add -resume to continue it, or delete the file"},
+		{func(c *DEFConfig) { c.LR = 1e-3 }, "lr: 0.002 != 0.001"},
+		{func(c *DEFConfig) { c.Epochs, c.Seed = 3, 2 }, "epochs: 2 != 3"},
+	} {
+		other := cfg
+		c.change(&other)
+		if _, err := RunDEF(other); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("got %v, want an error saying %q", err, c.want)
+		}
+	}
+	if err := os.WriteFile(CheckpointPath(cfg.OutDir), []byte("not a checkpoint"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RunDEF(cfg); err == nil || !strings.Contains(err.Error(), CheckpointPath(cfg.OutDir)+" is corrupt") {
+		t.Errorf("corrupt checkpoint: got %v", err)
 	}
 }

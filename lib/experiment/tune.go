@@ -56,7 +56,7 @@ func tuneRoutine(s *defSetup, cfg DEFConfig, r Routine) (*TuneResult, error) {
 				return 0, err
 			}
 		}
-		res, err := runRoutine(s, cfg, t, epochs, nil)
+		res, err := runRoutine(s, cfg, t, epochs, nil, nil)
 		if err != nil {
 			return 0, err
 		}
