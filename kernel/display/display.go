@@ -1,5 +1,5 @@
 // Package display renders execfeed's results for notebooks: tables of results, training curves
-// that update while training runs, an RPN program as its expression tree and its execution trace,
+// and progress bars that update while training runs, an RPN program as its expression tree and its execution trace,
 // and a candidate program beside its reference with the divergence token highlighted.
 //
 // Every renderer returns a self-contained HTML string (inline SVG and inline styles, no
@@ -17,6 +17,7 @@ import (
 	"github.com/janpfeifer/gonb/gonbui"
 
 	"github.com/execfeed/execfeed/lib/plot"
+	"github.com/execfeed/execfeed/lib/progress"
 )
 
 // InNotebook reports whether the program runs inside a GoNB kernel.
@@ -138,12 +139,15 @@ func NewCurve(title, xLabel string, names ...string) *Curve {
 	return plot.NewCurve(title, xLabel, names...)
 }
 
-// Inside GoNB, curves (including those lib/experiment returns) draw live in the notebook.
+// Inside GoNB, curves (including those lib/experiment returns) draw live in the notebook, and
+// progress bars (lib/progress: training loops, RL runs) update one output each in place.
 func init() {
 	if gonbui.IsNotebook {
-		plot.Live = func(id, html string) {
+		update := func(id, html string) {
 			gonbui.UpdateHTML(id, html)
 			gonbui.Sync()
 		}
+		plot.Live = update
+		progress.Live = liveProgress(update, "execfeed_progress_"+gonbui.UniqueId()+"_", progressEvery)
 	}
 }
