@@ -2,6 +2,9 @@
 // installs the Jupyter kernel. Each subcommand lives in its own file and registers itself in init.
 //
 //	go run ./kernel run rpn-def      # seed 000: CE baseline vs Differentiable Execution Feedback
+//	go run ./kernel run -resume DIR  # continue an interrupted or killed run from its checkpoint
+//	go run ./kernel runs             # the runs under out/: status, date, commit, headline numbers
+//	go run ./kernel compare A B      # two runs' headline numbers side by side
 //	go run ./kernel help             # every subcommand
 package main
 
