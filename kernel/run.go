@@ -123,6 +123,9 @@ func runExperiment(args []string) error {
 		fmt.Fprintf(w, "usage: kernel run %s [flags]\n\n%s\n\n", e.name, e.summary)
 		c.printDefaults(w)
 	}); err != nil {
+		if c.fs.NArg() > 0 && c.set("resume") {
+			err = fmt.Errorf("%w (-resume after an experiment's name takes no folder: kernel run -resume DIR continues the run in DIR)", err)
+		}
 		return err
 	}
 	return finishRun(run())

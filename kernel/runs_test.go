@@ -120,6 +120,9 @@ func TestResumeFromManifest(t *testing.T) {
 			t.Errorf("resuming a %s run: %v, want an error saying %q", tc.status, err, tc.want)
 		}
 	}
+	if err := runExperiment([]string{"rpn-egca", "-resume", dir}); err == nil || !strings.Contains(err.Error(), "kernel run -resume DIR") {
+		t.Errorf("run rpn-egca -resume DIR: %v, want a hint at kernel run -resume DIR", err)
+	}
 	for _, args := range [][]string{{"-resume", "no-such-run"}, {"-resume", dir, "-from", "r.json"}, {"-resume", dir, "-out", "x"}} {
 		if err := runExperiment(args); err == nil || !names(err, "resume") {
 			t.Errorf("run %v: %v, want an error naming -resume", args, err)
