@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/execfeed/execfeed/lib/experiment"
+)
+
+// The acceptance tests of issue 16 for rpn-def: a run killed part way (SIGKILL) or stopped by
+// Ctrl-C (SIGINT) and resumed with -resume gives the results of an uninterrupted run. The kernel
+// runs in a child process: this test binary started again with kernelArgsEnv set, which runs
+// main with those arguments (TestKernelHelperProcess), so no separate build is needed.
+
+// kernelArgsEnv holds the child process's command line, its words separated by \x1f.
+const kernelArgsEnv = "EXECFEED_TEST_KERNEL_ARGS"
+
+// TestKernelHelperProcess is not a test: in a child process started by kernelCmd it is the kernel.
+func TestKernelHelperProcess(t *testing.T) {
+	args := os.Getenv(kernelArgsEnv)
+	if args == "" {
+		return
+	}
+	os.Args = append([]string{"kernel"}, strings.Split(args, "\x1f")...)
+	main()
+	os.Exit(0)
+}
+
+// kernelCmd is `kernel args...` as a child process, its stderr collected in stderr.
+func kernelCmd(stderr *bytes.Buffer, args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKernelHelperProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), kernelArgsEnv+"="+strings.Join(args, "\x1f"))
+	cmd.Stderr = stderr
+	return cmd
+}
+
+// tinyDEF is the command line of a tiny rpn-def run (baseline and DEF, 3 epochs of 4 steps) writing
+// to dir, checkpointing at every epoch's end; tinyDEFConfig is the configuration it resolves.
+func tinyDEF(dir string, more ...string) []string {
+	return append([]string{"run", "rpn-def", "-quick", "-out", dir, "-checkpoint-every", "1ns", "-train-size", "256",
+		"-eval-size", "32", "-epochs", "3", "-proxy-epochs", "1", "-grad-check", "0"}, more...)
+}
+
+func tinyDEFConfig(dir string) experiment.DEFConfig {
+	cfg := experiment.QuickDEFConfig()
+	cfg.OutDir, cfg.TrainSize, cfg.EvalSize, cfg.Epochs, cfg.ProxyEpochs, cfg.GradCheck = dir, 256, 32, 3, 1, 0
+	return cfg
+}
+
+// partState is the part of rpn-def's checkpoint these tests look at (gob decodes the fields a
+// type has and skips the others).
+type partState struct {
+	Routines []experiment.RoutineResult
+	Current  *struct{ Steps int }
+}
+
+// runKernel runs the kernel to its end and returns its stderr; it fails the test when the exit
+// status is not want.
+func runKernel(t *testing.T, want int, args ...string) string {
+	t.Helper()
+	var stderr bytes.Buffer
+	code := 0
+	if err := kernelCmd(&stderr, args...).Run(); err != nil {
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) {
+			t.Fatalf("kernel %s: %v", strings.Join(args, " "), err)
+		}
+		code = exit.ExitCode()
+	}
+	if code != want {
+		t.Fatalf("kernel %s: exit status %d, want %d\n%s", strings.Join(args, " "), code, want, stderr.String())
+	}
+	return stderr.String()
+}
+
+// stopMidRoutine starts the tiny run in dir, waits until its checkpoint holds a routine part way
+// through (after that routine's first epoch: the run has more than a routine left), sends sig and
+// waits for the process to end. It returns the process's stderr and how it ended (cmd.Wait).
+func stopMidRoutine(t *testing.T, dir string, sig syscall.Signal) (string, error) {
+	t.Helper()
+	var stderr bytes.Buffer
+	cmd := kernelCmd(&stderr, tinyDEF(dir)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	path, cfg := experiment.CheckpointPath(dir), tinyDEFConfig(dir)
+	deadline := time.After(90 * time.Second)
+	for {
+		select {
+		case err := <-exited:
+			t.Fatalf("the run ended (%v) before its checkpoint held a routine part way:\n%s", err, stderr.String())
+		case <-deadline:
+			cmd.Process.Kill()
+			t.Fatalf("no checkpoint with a routine part way after 90 s:\n%s", stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+		var st partState
+		if experiment.LoadCheckpoint(path, "rpn-def", cfg, &st) == nil && st.Current != nil && st.Current.Steps > 0 {
+			break
+		}
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		return stderr.String(), err
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("the run did not end within 60 s of %v:\n%s", sig, stderr.String())
+	}
+	return "", nil
+}
+
+// sameResults fails the test when the results in dir differ from want's (timings aside).
+func sameResults(t *testing.T, want *experiment.DEFResults, dir string) {
+	t.Helper()
+	got, err := experiment.LoadDEFResults(experiment.ResultsPath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := experiment.DiffResults(want, got); len(d) > 0 || !got.Complete {
+		t.Errorf("the resumed run's results differ from the uninterrupted run's (complete %v):\n%s", got.Complete, strings.Join(d, "\n"))
+	}
+	if _, err := os.Stat(experiment.CheckpointPath(dir)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the finished run left its checkpoint (%v)", err)
+	}
+}
+
+var uninterrupted struct {
+	once sync.Once
+	res  *experiment.DEFResults
+}
+
+// uninterruptedDEF is the tiny run's results without interruption (run once for both tests).
+func uninterruptedDEF(t *testing.T) *experiment.DEFResults {
+	t.Helper()
+	uninterrupted.once.Do(func() {
+		dir, err := os.MkdirTemp("", "rpn-def-uninterrupted")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		runKernel(t, 0, tinyDEF(dir)...)
+		if uninterrupted.res, err = experiment.LoadDEFResults(experiment.ResultsPath(dir)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if uninterrupted.res == nil {
+		t.Fatal("the uninterrupted run failed (see the first test that ran it)")
+	}
+	return uninterrupted.res
+}
+
+// TestDEFKilledRunResumes: rpn-def killed with SIGKILL part way through a routine continues
+// from its last checkpoint with -resume and ends with the uninterrupted run's results; without
+// -resume the checkpoint stops a new run from overwriting it.
+func TestDEFKilledRunResumes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs rpn-def three or four times")
+	}
+	want := uninterruptedDEF(t)
+	dir := t.TempDir()
+	stderr, err := stopMidRoutine(t, dir, syscall.SIGKILL)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("the run was not killed: %v\n%s", err, stderr)
+	}
+	if out := runKernel(t, 1, tinyDEF(dir)...); !strings.Contains(out, "add -resume to continue it") {
+		t.Errorf("a new run over a killed run's checkpoint: %s", out)
+	}
+	if out := runKernel(t, 0, tinyDEF(dir, "-resume")...); !strings.Contains(out, "rpn-def: resuming from "+experiment.CheckpointPath(dir)) {
+		t.Errorf("the resumed run does not say it resumes:\n%s", out)
+	}
+	sameResults(t, want, dir)
+}
+
+// TestDEFInterruptSavesAndResumes: SIGINT stops rpn-def with exit status 1, a valid checkpoint
+// and the command that resumes it on stderr; that command finishes the run with the
+// uninterrupted run's results.
+func TestDEFInterruptSavesAndResumes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs rpn-def two or three times")
+	}
+	want := uninterruptedDEF(t)
+	dir := t.TempDir()
+	stderr, err := stopMidRoutine(t, dir, syscall.SIGINT)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("after SIGINT: %v, want exit status 1\n%s", err, stderr)
+	}
+	var st partState
+	if err := experiment.LoadCheckpoint(experiment.CheckpointPath(dir), "rpn-def", tinyDEFConfig(dir), &st); err != nil || st.Current == nil {
+		t.Fatalf("the interrupted run's checkpoint: %v, routine part way %v", err, st.Current)
+	}
+	hint := "resume with: kernel " + strings.Join(tinyDEF(dir, "-resume"), " ")
+	if !strings.Contains(stderr, hint) {
+		t.Fatalf("stderr lacks %q:\n%s", hint, stderr)
+	}
+	if out := runKernel(t, 0, tinyDEF(dir, "-resume")...); !strings.Contains(out, "rpn-def: resuming from "+experiment.CheckpointPath(dir)) {
+		t.Errorf("the resumed run does not say it resumes:\n%s", out)
+	}
+	sameResults(t, want, dir)
+}
