@@ -80,11 +80,16 @@ func runKernel(t *testing.T, want int, args ...string) string {
 	return stderr.String()
 }
 
-// stopMidRoutine starts the tiny run in dir, waits until its checkpoint holds a routine part way
-// through (after that routine's first epoch: the run has more than a routine left), sends sig and
-// waits for the process to end. It returns the process's stderr and how it ended (cmd.Wait).
-func stopMidRoutine(t *testing.T, dir string, sig syscall.Signal) (string, error) {
+// stopMidRoutine starts the tiny run in a new folder, waits until its checkpoint holds a routine
+// part way through (after that routine's first epoch: the run has more than a routine left),
+// sends sig and waits for the process to end. It returns the folder, the process's stderr and
+// its exit (nil: status 0). Under -short it skips the test.
+func stopMidRoutine(t *testing.T, sig syscall.Signal) (dir, stderrText string, exit *exec.ExitError) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("runs rpn-def two to four times")
+	}
+	dir = t.TempDir()
 	var stderr bytes.Buffer
 	cmd := kernelCmd(&stderr, tinyDEF(dir)...)
 	if err := cmd.Start(); err != nil {
@@ -113,17 +118,25 @@ func stopMidRoutine(t *testing.T, dir string, sig syscall.Signal) (string, error
 	}
 	select {
 	case err := <-exited:
-		return stderr.String(), err
+		if err != nil && !errors.As(err, &exit) {
+			t.Fatal(err)
+		}
+		return dir, stderr.String(), exit
 	case <-time.After(60 * time.Second):
 		cmd.Process.Kill()
 		t.Fatalf("the run did not end within 60 s of %v:\n%s", sig, stderr.String())
 	}
-	return "", nil
+	return "", "", nil
 }
 
-// sameResults fails the test when the results in dir differ from want's (timings aside).
-func sameResults(t *testing.T, want *experiment.DEFResults, dir string) {
+// resumeMatches resumes the tiny run in dir to its end and fails the test when its results differ
+// from the uninterrupted run's (timings aside) or its checkpoint remains.
+func resumeMatches(t *testing.T, dir string) {
 	t.Helper()
+	if out := runKernel(t, 0, tinyDEF(dir, "-resume")...); !strings.Contains(out, "rpn-def: resuming from "+experiment.CheckpointPath(dir)) {
+		t.Errorf("the resumed run does not say it resumes:\n%s", out)
+	}
+	want := uninterruptedDEF(t)
 	got, err := experiment.LoadDEFResults(experiment.ResultsPath(dir))
 	if err != nil {
 		t.Fatal(err)
@@ -165,38 +178,23 @@ func uninterruptedDEF(t *testing.T) *experiment.DEFResults {
 // from its last checkpoint with -resume and ends with the uninterrupted run's results; without
 // -resume the checkpoint stops a new run from overwriting it.
 func TestDEFKilledRunResumes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs rpn-def three or four times")
-	}
-	want := uninterruptedDEF(t)
-	dir := t.TempDir()
-	stderr, err := stopMidRoutine(t, dir, syscall.SIGKILL)
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("the run was not killed: %v\n%s", err, stderr)
+	dir, stderr, exit := stopMidRoutine(t, syscall.SIGKILL)
+	if exit == nil || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("the run was not killed: %v\n%s", exit, stderr)
 	}
 	if out := runKernel(t, 1, tinyDEF(dir)...); !strings.Contains(out, "add -resume to continue it") {
 		t.Errorf("a new run over a killed run's checkpoint: %s", out)
 	}
-	if out := runKernel(t, 0, tinyDEF(dir, "-resume")...); !strings.Contains(out, "rpn-def: resuming from "+experiment.CheckpointPath(dir)) {
-		t.Errorf("the resumed run does not say it resumes:\n%s", out)
-	}
-	sameResults(t, want, dir)
+	resumeMatches(t, dir)
 }
 
 // TestDEFInterruptSavesAndResumes: SIGINT stops rpn-def with exit status 1, a valid checkpoint
 // and the command that resumes it on stderr; that command finishes the run with the
 // uninterrupted run's results.
 func TestDEFInterruptSavesAndResumes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs rpn-def two or three times")
-	}
-	want := uninterruptedDEF(t)
-	dir := t.TempDir()
-	stderr, err := stopMidRoutine(t, dir, syscall.SIGINT)
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-		t.Fatalf("after SIGINT: %v, want exit status 1\n%s", err, stderr)
+	dir, stderr, exit := stopMidRoutine(t, syscall.SIGINT)
+	if exit == nil || exit.ExitCode() != 1 {
+		t.Fatalf("after SIGINT: %v, want exit status 1\n%s", exit, stderr)
 	}
 	var st partState
 	if err := experiment.LoadCheckpoint(experiment.CheckpointPath(dir), "rpn-def", tinyDEFConfig(dir), &st); err != nil || st.Current == nil {
@@ -206,8 +204,5 @@ func TestDEFInterruptSavesAndResumes(t *testing.T) {
 	if !strings.Contains(stderr, hint) {
 		t.Fatalf("stderr lacks %q:\n%s", hint, stderr)
 	}
-	if out := runKernel(t, 0, tinyDEF(dir, "-resume")...); !strings.Contains(out, "rpn-def: resuming from "+experiment.CheckpointPath(dir)) {
-		t.Errorf("the resumed run does not say it resumes:\n%s", out)
-	}
-	sameResults(t, want, dir)
+	resumeMatches(t, dir)
 }
