@@ -65,6 +65,7 @@ type Reinforce struct {
 
 	step, ceStep *trainer.Step
 	iter         int
+	src          *rand.PCG // rng's source, kept for MarshalState (state.go)
 	rng          *rand.Rand
 }
 
@@ -78,7 +79,8 @@ func NewReinforce(cfg ReinforceConfig, pol Policy, task *Task, labelled *Task, s
 	if cfg.CEEvery > 0 && labelled == nil {
 		return nil, fmt.Errorf("rl: reinforce: CEEvery %d needs labelled data", cfg.CEEvery)
 	}
-	m := &Reinforce{Cfg: cfg, Policy: pol, Task: task, Labelled: labelled, rng: rand.New(rand.NewPCG(uint64(seed), 41))}
+	src := rand.NewPCG(uint64(seed), 41)
+	m := &Reinforce{Cfg: cfg, Policy: pol, Task: task, Labelled: labelled, src: src, rng: rand.New(src)}
 	if cfg.Critic {
 		m.Critic = NewCriticNet(pol, "critic", 32, 64)
 		m.Critic.Balanced = cfg.BalancedCritic

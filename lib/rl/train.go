@@ -32,6 +32,7 @@ type Method interface {
 // Group times in a row (GRPO's groups; Group 1 for one sample per prompt).
 type Prompts struct {
 	N, Per, Group int
+	src           *rand.PCG // rng's source, kept for MarshalBinary (state.go)
 	rng           *rand.Rand
 	order         []int
 	pos           int
@@ -42,7 +43,8 @@ func NewPrompts(n, per, group int, seed uint64) (*Prompts, error) {
 	if n < per || per < 1 || group < 1 {
 		return nil, fmt.Errorf("rl: %d prompts per batch (of %d), group %d", per, n, group)
 	}
-	return &Prompts{N: n, Per: per, Group: group, rng: rand.New(rand.NewPCG(seed, 43))}, nil
+	src := rand.NewPCG(seed, 43)
+	return &Prompts{N: n, Per: per, Group: group, src: src, rng: rand.New(src)}, nil
 }
 
 // Next returns the next batch of rows (Per·Group entries).
