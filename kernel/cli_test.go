@@ -246,8 +246,11 @@ func TestRunFromResultsReproduces(t *testing.T) {
 	if d := experiment.DiffResults(rec, again); len(d) != 1 || !strings.Contains(d[0], "runs[1].test.greedy.exact") {
 		t.Fatalf("a changed number is not reported: %v", d)
 	}
-	if err := runExperiment([]string{"-from", path, "-out", first}); err == nil {
-		t.Errorf("a rerun over the recorded results was accepted")
+	if err := runExperiment([]string{"-from", path, "-out", first}); err == nil || !names(err, "out") {
+		t.Errorf("a rerun over the recorded results: %v, want an error naming -out", err)
+	}
+	if m, err := experiment.ReadManifest(first); err != nil || m.Status != experiment.StatusFinished || m.From != "" {
+		t.Errorf("a refused rerun touched the recorded run's manifest: %+v, %v", m, err)
 	}
 	if _, err := os.Stat(filepath.Join(second, "curves.svg")); err != nil {
 		t.Error(err)

@@ -465,6 +465,9 @@ func fromFlags(c *cli) func() error {
 		if err != nil {
 			return fmt.Errorf("-from: %w", err)
 		}
+		if a, b := absPath(dir), absPath(filepath.Dir(*from)); a == b {
+			return fmt.Errorf("-out: %s holds the results being rerun; choose another folder", dir)
+		}
 		if err := experiment.CheckOutDir(dir); err != nil {
 			return fmt.Errorf("-out: %w", err)
 		}
@@ -482,6 +485,14 @@ func fromFlags(c *cli) func() error {
 		}
 		return rerun(*from, dir)
 	}
+}
+
+func absPath(p string) string {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		return p
+	}
+	return a
 }
 
 // rerun reruns the results file from into dir and reports whether every number came out the same.

@@ -17,9 +17,9 @@ const progressEvery = 250 * time.Millisecond
 
 var percent = regexp.MustCompile(`\((\d+)%\)`)
 
-// ProgressHTML renders a progress line: a bar filled to the percentage the text shows (none when
+// progressHTML renders a progress line: a bar filled to the percentage the text shows (none when
 // it shows none), green once done, and the text.
-func ProgressHTML(text string, done bool) string {
+func progressHTML(text string, done bool) string {
 	color := "#4a7fd4"
 	if done {
 		color = "#3a9d5d"
@@ -52,7 +52,7 @@ func liveProgress(update func(id, html string), prefix string, every time.Durati
 		}
 		mu.Unlock()
 		if show {
-			update(prefix+id, ProgressHTML(text, done))
+			update(prefix+id, progressHTML(text, done))
 		}
 	}
 }

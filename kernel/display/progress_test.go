@@ -9,14 +9,14 @@ import (
 )
 
 func TestProgressHTML(t *testing.T) {
-	h := ProgressHTML("train <def>: 120/300 iter (40%), 2.31 iter/s, ETA 1m17s", false)
+	h := progressHTML("train <def>: 120/300 iter (40%), 2.31 iter/s, ETA 1m17s", false)
 	wellFormed(t, h)
 	for _, want := range []string{"width:40%", "&lt;def&gt;", "ETA 1m17s"} {
 		if !strings.Contains(h, want) {
 			t.Errorf("progress HTML lacks %q: %s", want, h)
 		}
 	}
-	if h := ProgressHTML("sampling: 12 step, 3.0 step/s", true); strings.Contains(h, "width:320px") {
+	if h := progressHTML("sampling: 12 step, 3.0 step/s", true); strings.Contains(h, "width:320px") {
 		t.Errorf("a bar without a total draws a bar: %s", h)
 	}
 }
