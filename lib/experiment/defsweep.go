@@ -1,7 +1,9 @@
 package experiment
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -17,9 +19,11 @@ import (
 
 	"github.com/execfeed/execfeed/lib/def"
 	"github.com/execfeed/execfeed/lib/metrics"
+	"github.com/execfeed/execfeed/lib/progress"
 	"github.com/execfeed/execfeed/lib/proxy"
 	"github.com/execfeed/execfeed/lib/rpn"
 	"github.com/execfeed/execfeed/lib/seq2seq"
+	"github.com/execfeed/execfeed/lib/trainer"
 )
 
 // Splits of the rpn-def-sizes experiment.
@@ -61,9 +65,16 @@ type SweepConfig struct {
 	Backend  string `json:"backend"`
 	OutDir   string `json:"out_dir"`
 	// Quick marks the smoke-test preset (QuickSweepConfig): its numbers say nothing about the method.
-	Quick   bool      `json:"quick"`
-	Command []string  `json:"command,omitempty"`
-	Log     io.Writer `json:"-"`
+	Quick   bool     `json:"quick"`
+	Command []string `json:"command,omitempty"`
+	// Resume continues the sweep from the checkpoint in OutDir, when it was written with the same
+	// configuration; Context, if set, stops the sweep when it is cancelled (it saves a checkpoint
+	// and returns an *Interrupted error); CheckpointEvery is the interval between checkpoints in a
+	// run (0: DefaultCheckpointEvery). See checkpoint.go.
+	Resume          bool            `json:"-"`
+	Context         context.Context `json:"-"`
+	CheckpointEvery time.Duration   `json:"-"`
+	Log             io.Writer       `json:"-"`
 }
 
 // DefaultSweepConfig is the full sweep: 5 sizes from 100 to 8,000 on the iid split and all of
@@ -274,6 +285,13 @@ func RunDEFSizes(cfg SweepConfig) (*SweepResults, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckOutDir(cfg.OutDir); err != nil {
+		return nil, fmt.Errorf("rpn-def-sizes: %w", err)
+	}
+	st, err := openSweepState(cfg)
+	if err != nil {
+		return nil, err
+	}
 	gen := rpn.DefaultGenConfig(rpn.Basic)
 	gen.Seed = cfg.DataSeed
 	full, err := rpn.Generate(gen)
@@ -285,10 +303,23 @@ func RunDEFSizes(cfg SweepConfig) (*SweepResults, error) {
 	res := &SweepResults{Experiment: "rpn-def-sizes", Quick: cfg.Quick, Date: time.Now().UTC().Format(time.RFC3339),
 		Hardware: Hardware(), Command: cfg.Command, Config: cfg, Model: m.Cfg, Splits: map[string][3]int{}}
 	res.Config.Log = nil
+	if !st.fresh {
+		res.Date, res.Command, res.Config.Command, res.Gradients, res.Runs = st.Date, st.Command, st.Command, st.Gradients, st.Runs
+	}
+	path := CheckpointPath(cfg.OutDir)
+	elapsed := func() float64 { return st.Seconds + since(start) }
 	save := func() error {
-		res.Seconds = since(start)
+		res.Seconds = elapsed()
 		res.Points = SweepPoints(res.Runs)
 		return WriteSweep(cfg.OutDir, res)
+	}
+	checkpoint := func(current *routineState) error {
+		st.Date, st.Command, st.Seconds, st.Gradients, st.Runs, st.Current = res.Date, res.Command, elapsed(), res.Gradients, res.Runs, current
+		start = time.Now()
+		return SaveCheckpoint(path, "rpn-def-sizes", cfg, st)
+	}
+	interrupted := func(current *routineState) error {
+		return interruption("rpn-def-sizes", path, log, checkpoint(current))
 	}
 	type prepared struct {
 		split     rpn.Split
@@ -315,69 +346,183 @@ func RunDEFSizes(cfg SweepConfig) (*SweepResults, error) {
 		logf(log, "rpn-def-sizes: split %s: %d train, %d val, %d test (evaluated on %d/%d)\n", name, len(sp.Train),
 			res.Splits[name][1], res.Splits[name][2], len(sp.Val), len(sp.Test))
 	}
-	needProxy := slices.ContainsFunc(cfg.Routines, func(n string) bool { return known[n].Lambda > 0 && !known[n].Exact })
+	// trainSet is the training examples of split name at size.
+	trainSet := func(name string, size int) []rpn.Example {
+		train := splits[name].split.Train
+		if size > 0 && size < len(train) {
+			train = train[:size]
+		}
+		return train
+	}
+	sizesOf := func(split string) []int {
+		if split == SplitLength {
+			return cfg.LengthSizes
+		}
+		return cfg.Sizes
+	}
+	// The runs of the sweep, in order: two sizes above a split's size both mean all of it.
+	var plan []sweepKey
 	for _, seed := range cfg.Seeds {
-		var px *proxy.Trained
-		if needProxy || cfg.GradCheck > 0 || cfg.Diagnose {
-			g, p, err := sweepProxy(backend, cfg, m, full, seed)
-			if err != nil {
-				return nil, err
-			}
-			px = p
-			if g != nil {
-				res.Gradients = append(res.Gradients, *g)
-			}
-		}
-		if cfg.Diagnose {
-			if err := save(); err != nil {
-				return nil, err
-			}
-			continue
-		}
 		for _, name := range cfg.Splits {
-			p := splits[name]
-			sizes := cfg.Sizes
-			if name == SplitLength {
-				sizes = cfg.LengthSizes
-			}
-			for _, size := range sizes {
-				train := p.split.Train
-				if size > 0 && size < len(train) {
-					train = train[:size]
-				}
-				if slices.ContainsFunc(res.Runs, func(r SweepRun) bool { return r.Split == name && r.Seed == seed && r.Size == len(train) }) {
-					continue // two sizes above the split's size both mean all of it
-				}
-				rep := repeatTo(train, cfg.EpochExamples)
-				enc, err := m.Prepare(rep)
-				if err != nil {
-					return nil, fmt.Errorf("%s training data: %w", name, err)
-				}
-				perEpoch := len(rep) / cfg.Batch
-				epochs := max(1, int(math.Round(float64(cfg.Steps)/float64(perEpoch))))
-				s := &defSetup{backend: backend, model: m, split: rpn.Split{Train: rep, Val: p.split.Val, Test: p.split.Test},
-					train: enc, val: p.val, test: p.test, proxy: px, known: known}
-				dcfg := DefaultDEFConfig()
-				dcfg.Batch, dcfg.Seed, dcfg.LR, dcfg.LRFinal, dcfg.Lambda = cfg.Batch, seed, cfg.LR, cfg.LRFinal, cfg.Lambda
+			for _, size := range sizesOf(name) {
 				for _, rname := range cfg.Routines {
-					out, err := runRoutine(s, dcfg, known[rname], epochs, nil, nil)
-					if err != nil {
-						return nil, fmt.Errorf("%s size %d seed %d routine %s: %w", name, len(train), seed, rname, err)
-					}
-					run := sweepRun(out, name, len(train), seed, epochs*perEpoch)
-					res.Runs = append(res.Runs, run)
-					logf(log, "%-6s n=%4d seed %d %-10s %2d epochs  best val exact %.1f%% (epoch %d)  test exact %.1f%% func %.1f%%  (%.0fs, %.0f ms/step)\n",
-						name, len(train), seed, rname, epochs, 100*run.BestVal.Exact, run.BestValEpoch, 100*run.Test.Exact,
-						100*run.Test.Functional, run.Seconds, run.MsPerStep)
-					if err := save(); err != nil {
-						return nil, err
+					if k := (sweepKey{name, len(trainSet(name, size)), seed, rname}); !slices.Contains(plan, k) {
+						plan = append(plan, k)
 					}
 				}
 			}
 		}
 	}
+	var bar *progress.Bar
+	if log != nil && !cfg.Diagnose {
+		bar = progress.New(log, "rpn-def-sizes", len(plan), "run").From(len(res.Runs))
+		defer bar.Done()
+	}
+	needProxy := slices.ContainsFunc(cfg.Routines, func(n string) bool { return known[n].Lambda > 0 && !known[n].Exact })
+	clock := newCheckpointClock(cfg.CheckpointEvery)
+	for _, seed := range cfg.Seeds {
+		if stopped(cfg.Context) {
+			return nil, interrupted(nil)
+		}
+		if cfg.Diagnose {
+			if slices.ContainsFunc(res.Gradients, func(g SeedGradients) bool { return g.Seed == seed }) {
+				continue // measured before the sweep was interrupted
+			}
+			g, _, err := sweepProxy(backend, cfg, m, full, seed)
+			if err != nil {
+				return nil, err
+			}
+			res.Gradients = append(res.Gradients, *g)
+			if err := errors.Join(save(), checkpoint(nil)); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		// The seed's proxy, pre-trained when its first run needs it (a resumed sweep takes it
+		// from the checkpoint when it was trained before the interruption).
+		var px *proxy.Trained
+		seedProxy := func() error {
+			if px != nil || !(needProxy || cfg.GradCheck > 0) {
+				return nil
+			}
+			if st.Proxy != nil && st.ProxySeed == seed {
+				var err error
+				if px, err = proxy.New(backend, proxy.DefaultConfig(), m.Tgt, rpn.Basic, cfg.Batch, seed); err != nil {
+					return err
+				}
+				return trainer.Unmarshal(px.Store, st.Proxy, path)
+			}
+			g, p, err := sweepProxy(backend, cfg, m, full, seed)
+			if err != nil {
+				return err
+			}
+			if px = p; g != nil {
+				res.Gradients = append(res.Gradients, *g)
+			}
+			if st.Proxy, err = trainer.Marshal(px.Store); err != nil {
+				return err
+			}
+			st.ProxySeed = seed
+			return checkpoint(nil)
+		}
+		for _, k := range plan {
+			if k.Seed != seed || slices.ContainsFunc(res.Runs, k.is) {
+				continue
+			}
+			if err := seedProxy(); err != nil {
+				return nil, err
+			}
+			p := splits[k.Split]
+			rep := repeatTo(trainSet(k.Split, k.Size), cfg.EpochExamples)
+			enc, err := m.Prepare(rep)
+			if err != nil {
+				return nil, fmt.Errorf("%s training data: %w", k.Split, err)
+			}
+			perEpoch := len(rep) / cfg.Batch
+			epochs := max(1, int(math.Round(float64(cfg.Steps)/float64(perEpoch))))
+			s := &defSetup{backend: backend, model: m, split: rpn.Split{Train: rep, Val: p.split.Val, Test: p.split.Test},
+				train: enc, val: p.val, test: p.test, proxy: px, known: known}
+			dcfg := DefaultDEFConfig()
+			dcfg.Batch, dcfg.Seed, dcfg.LR, dcfg.LRFinal, dcfg.Lambda = cfg.Batch, seed, cfg.LR, cfg.LRFinal, cfg.Lambda
+			dcfg.Context, dcfg.OutDir = cfg.Context, cfg.OutDir
+			ck := &routineCheckpoints{clock: clock, save: func(rs *routineState) error {
+				st.CurrentKey = k
+				return checkpoint(rs)
+			}}
+			if st.Current != nil && st.CurrentKey == k {
+				ck.from = st.Current
+			}
+			st.Current = nil
+			out, err := runRoutine(s, dcfg, known[k.Routine], epochs, nil, ck)
+			if errors.Is(err, ErrInterrupted) {
+				st.CurrentKey = k
+				return nil, interrupted(ck.last)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("%s size %d seed %d routine %s: %w", k.Split, k.Size, seed, k.Routine, err)
+			}
+			run := sweepRun(out, k.Split, k.Size, seed, epochs*perEpoch)
+			res.Runs = append(res.Runs, run)
+			logf(log, "%s%-6s n=%4d seed %d %-10s %2d epochs  best val exact %.1f%% (epoch %d)  test exact %.1f%% func %.1f%%  (%.0fs, %.0f ms/step)\n",
+				clearLine(log), k.Split, k.Size, seed, k.Routine, epochs, 100*run.BestVal.Exact, run.BestValEpoch, 100*run.Test.Exact,
+				100*run.Test.Functional, run.Seconds, run.MsPerStep)
+			bar.Update(len(res.Runs), fmt.Sprintf("last: %s n=%d seed %d %s", k.Split, k.Size, seed, k.Routine))
+			if err := errors.Join(save(), checkpoint(nil)); err != nil {
+				return nil, err
+			}
+		}
+	}
 	res.Complete = true
-	return res, save()
+	if err := save(); err != nil {
+		return nil, err
+	}
+	return res, dropCheckpoint(cfg.OutDir, "rpn-def-sizes")
+}
+
+// sweepKey names one run of rpn-def-sizes.
+type sweepKey struct {
+	Split   string
+	Size    int // training examples used
+	Seed    int64
+	Routine string
+}
+
+// is reports whether r is k's run.
+func (k sweepKey) is(r SweepRun) bool {
+	return r.Split == k.Split && r.Size == k.Size && r.Seed == k.Seed && r.Routine == k.Routine
+}
+
+// sweepState is the state of an rpn-def-sizes sweep part way, as its checkpoint holds it.
+type sweepState struct {
+	Date      string
+	Command   []string
+	Seconds   float64 // the sweep's time so far
+	Gradients []SeedGradients
+	Runs      []SweepRun // the runs done
+	// Proxy is the pre-trained proxy of seed ProxySeed (trainer.Marshal), the last one trained.
+	Proxy     []byte
+	ProxySeed int64
+	// Current is the run CurrentKey part way through (nil: none).
+	Current    *routineState
+	CurrentKey sweepKey
+
+	fresh bool // not read from a checkpoint
+}
+
+// openSweepState reads the sweep's state from its checkpoint when cfg.Resume asks for it.
+func openSweepState(cfg SweepConfig) (*sweepState, error) {
+	st := &sweepState{}
+	ok, err := readCheckpoint(cfg.OutDir, "rpn-def-sizes", cfg, st, cfg.Resume, cfg.Log)
+	if err != nil || !ok {
+		return &sweepState{fresh: true}, err
+	}
+	where := ""
+	if c := st.Current; c != nil {
+		k := st.CurrentKey
+		where = fmt.Sprintf("; %s n=%d seed %d %s at epoch %d step %d", k.Split, k.Size, k.Seed, k.Routine, len(c.Result.Epochs)+1, c.Done)
+	}
+	logf(cfg.Log, "rpn-def-sizes: resuming from %s: %d runs done%s\n", CheckpointPath(cfg.OutDir), len(st.Runs), where)
+	return st, nil
 }
 
 // sweepProxy pre-trains the proxy for one seed on all training programs and measures its and
@@ -665,7 +810,7 @@ func WriteSweep(dir string, res *SweepResults) error {
 		if sp != SplitIID {
 			name = sp + ".svg"
 		}
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(SweepPlot(res, sp)), 0o644); err != nil {
+		if err := WriteFileAtomic(filepath.Join(dir, name), []byte(SweepPlot(res, sp)), 0o644); err != nil {
 			return err
 		}
 	}

@@ -1,7 +1,10 @@
 package experiment
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -9,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/execfeed/execfeed/lib/rpn"
 )
@@ -213,5 +217,43 @@ func TestSweepConfigChecks(t *testing.T) {
 	}
 	if err := QuickSweepConfig().check(); err != nil {
 		t.Fatalf("quick preset: %v", err)
+	}
+}
+
+// TestRunDEFSizesResumeMatchesUninterrupted interrupts a tiny sweep at fixed points - part way
+// through a DEF run (its seed's proxy then comes from the checkpoint), between two seeds, part way
+// through the next seed's first run - resumes it each time, and gets the uninterrupted sweep's
+// results.
+func TestRunDEFSizesResumeMatchesUninterrupted(t *testing.T) {
+	tiny := func() SweepConfig {
+		cfg := QuickSweepConfig()
+		cfg.Sizes, cfg.LengthSizes, cfg.Seeds, cfg.Steps, cfg.EpochExamples, cfg.EvalSize, cfg.GradCheck = []int{64}, []int{64}, []int64{1, 2}, 4, 128, 16, 4
+		cfg.Routines, cfg.OutDir, cfg.Log, cfg.CheckpointEvery = []string{"baseline", "def"}, t.TempDir(), nil, time.Nanosecond
+		return cfg
+	}
+	want, err := RunDEFSizes(tiny())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Calls to Err: one before each seed, one before each of a run's 4 steps (4 runs a seed).
+	cfg := tiny()
+	for i, n := range []int{6, 12, 3} {
+		cfg.Context, cfg.Resume = &stopAfter{context.Background(), n}, i > 0
+		_, err := RunDEFSizes(cfg)
+		var in *Interrupted
+		if !errors.As(err, &in) || in.Checkpoint != CheckpointPath(cfg.OutDir) {
+			t.Fatalf("run %d: got %v, want an interruption with its checkpoint", i, err)
+		}
+	}
+	cfg.Context, cfg.Resume = nil, true
+	got, err := RunDEFSizes(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := DiffResults(want, got); len(d) > 0 || !got.Complete {
+		t.Errorf("the resumed sweep differs from the uninterrupted one (complete %v):\n%s", got.Complete, strings.Join(d, "\n"))
+	}
+	if _, err := os.Stat(CheckpointPath(cfg.OutDir)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the finished sweep left its checkpoint (%v)", err)
 	}
 }

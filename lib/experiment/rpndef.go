@@ -202,13 +202,7 @@ func RunDEF(cfg DEFConfig) (*DEFResults, error) {
 		start = time.Now()
 		return SaveCheckpoint(path, "rpn-def", cfg, st)
 	}
-	interrupted := func(current *routineState) error {
-		if err := checkpoint(current); err != nil {
-			return fmt.Errorf("rpn-def: interrupted, and the checkpoint could not be saved: %w", err)
-		}
-		logf(cfg.Log, "rpn-def: interrupted; checkpoint saved to %s\n", path)
-		return &Interrupted{Experiment: "rpn-def", Checkpoint: path}
-	}
+	interrupted := func(current *routineState) error { return interruption("rpn-def", path, cfg.Log, checkpoint(current)) }
 	if st.fresh && st.Proxy != nil { // minutes of pre-training not to lose
 		if err := checkpoint(nil); err != nil {
 			return nil, err
@@ -259,10 +253,7 @@ func RunDEF(cfg DEFConfig) (*DEFResults, error) {
 			}
 		}
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("rpn-def: the run is complete, but its checkpoint remains: %w", err)
-	}
-	return res, nil
+	return res, dropCheckpoint(cfg.OutDir, "rpn-def")
 }
 
 // defState is the whole state of an rpn-def run part way, as its checkpoint holds it: the
@@ -363,28 +354,58 @@ func setupDEF(cfg DEFConfig) (*defSetup, *defState, error) {
 
 // openDEFState reads the run's state from its checkpoint when cfg.Resume asks for it.
 func openDEFState(cfg DEFConfig) (*defState, error) {
-	path := CheckpointPath(cfg.OutDir)
-	if !cfg.Resume {
-		if _, err := os.Stat(path); err == nil {
-			return nil, fmt.Errorf("rpn-def: %s holds the checkpoint of an unfinished run: add -resume to continue it, or delete the file to start afresh", path)
-		}
-		return &defState{fresh: true}, nil
-	}
 	st := &defState{}
-	err := LoadCheckpoint(path, "rpn-def", cfg, st)
-	if errors.Is(err, ErrNoCheckpoint) {
-		logf(cfg.Log, "rpn-def: nothing to resume in %s, starting afresh\n", cfg.OutDir)
-		return &defState{fresh: true}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("rpn-def -resume: %w", err)
+	ok, err := readCheckpoint(cfg.OutDir, "rpn-def", cfg, st, cfg.Resume, cfg.Log)
+	if err != nil || !ok {
+		return &defState{fresh: true}, err
 	}
 	where := ""
 	if c := st.Current; c != nil {
 		where = fmt.Sprintf(", %s at epoch %d step %d", c.Result.Name, len(c.Result.Epochs)+1, c.Done)
 	}
-	logf(cfg.Log, "rpn-def: resuming from %s: %d of %d routines done%s\n", path, len(st.Routines), len(cfg.Routines), where)
+	logf(cfg.Log, "rpn-def: resuming from %s: %d of %d routines done%s\n", CheckpointPath(cfg.OutDir), len(st.Routines), len(cfg.Routines), where)
 	return st, nil
+}
+
+// interruption is the error of a run of experiment stopped through its context, once it has
+// tried to save its checkpoint at path (saveErr: how that went), which it reports on log.
+func interruption(experiment, path string, log io.Writer, saveErr error) error {
+	if saveErr != nil {
+		return fmt.Errorf("%s: interrupted, and the checkpoint could not be saved: %w", experiment, saveErr)
+	}
+	logf(log, "%s: interrupted; checkpoint saved to %s\n", experiment, path)
+	return &Interrupted{Experiment: experiment, Checkpoint: path}
+}
+
+// dropCheckpoint deletes the checkpoint of a finished run of experiment in dir.
+func dropCheckpoint(dir, experiment string) error {
+	if err := os.Remove(CheckpointPath(dir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s: the run is complete, but its checkpoint remains: %w", experiment, err)
+	}
+	return nil
+}
+
+// readCheckpoint reads the checkpoint of experiment in dir into state when resume is set, and
+// reports whether there was one (a resumed run without one starts afresh, saying so on log).
+// Without resume a checkpoint in dir is an error saying what to do: add -resume, or delete it.
+func readCheckpoint(dir, experiment string, config, state any, resume bool, log io.Writer) (bool, error) {
+	path := CheckpointPath(dir)
+	if !resume {
+		if _, err := os.Stat(path); err == nil {
+			return false, fmt.Errorf("%s: %s holds the checkpoint of an unfinished run: add -resume to continue it, or delete the file to start afresh",
+				experiment, path)
+		}
+		return false, nil
+	}
+	err := LoadCheckpoint(path, experiment, config, state)
+	if errors.Is(err, ErrNoCheckpoint) {
+		logf(log, "%s: nothing to resume in %s, starting afresh\n", experiment, dir)
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("%s -resume: %w", experiment, err)
+	}
+	return true, nil
 }
 
 func setupDEFData(cfg DEFConfig) (*defSetup, *defState, error) {
