@@ -226,6 +226,36 @@ func TestRunDEFResumeMatchesUninterrupted(t *testing.T) {
 	}
 }
 
+// TestRunDEFResumeTuning: a run interrupted during a routine's TPE tuning tunes it again on
+// resuming; one interrupted after the tuning keeps it; both end with the uninterrupted run's results.
+func TestRunDEFResumeTuning(t *testing.T) {
+	tiny := func() DEFConfig {
+		cfg := tinyResumeConfig(t)
+		cfg.Routines, cfg.TuneTrials, cfg.TuneEpochs = []string{"baseline"}, 2, 1
+		return cfg
+	}
+	want, err := RunDEF(tiny())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Calls to Err: one before the routine, 2 steps per trial, then 4 steps of the routine.
+	cfg := tiny()
+	for i, n := range []int{2, 5} {
+		cfg.Context, cfg.Resume = &stopAfter{context.Background(), n}, i > 0
+		if _, err := RunDEF(cfg); !errors.Is(err, ErrInterrupted) {
+			t.Fatalf("run %d: got %v, want an interruption", i, err)
+		}
+	}
+	cfg.Context = nil
+	got, err := RunDEF(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := DiffResults(want, got); len(d) > 0 || len(got.Tuning) != 1 {
+		t.Errorf("the resumed run differs from the uninterrupted one:\n%s", strings.Join(d, "\n"))
+	}
+}
+
 // TestRunDEFCheckpointErrors: a run refuses to start over an unfinished run's checkpoint without
 // Resume, and a resume with other settings or from a corrupt file is an error naming what is wrong.
 func TestRunDEFCheckpointErrors(t *testing.T) {
