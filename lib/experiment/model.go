@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
 	"github.com/execfeed/execfeed/lib/bpe"
@@ -55,6 +56,18 @@ func DefaultGPTConfig() GPTConfig { return GPTConfig{Layers: 2, Heads: 4, Width:
 type sftStart interface {
 	// policy is a policy on a fresh store (seeded with seed) holding the start's weights.
 	policy(seed int64) (rl.Policy, error)
+	// weights are the start's weights (trainer.Marshal; no optimizer state), which a checkpoint
+	// keeps so that a resumed run does not train the start again.
+	weights() ([]byte, error)
+}
+
+// weightsUnder encodes the variables of store under scope that trainer.WeightsUnder keeps.
+func weightsUnder(store *model.Store, scope string) ([]byte, error) {
+	w := model.NewStore()
+	if err := trainer.CopyWeights(w, store, trainer.WeightsUnder(scope)); err != nil {
+		return nil, err
+	}
+	return trainer.Marshal(w)
 }
 
 // gruStart is the GRU generator's start.
@@ -65,10 +78,14 @@ type gruStart struct {
 
 func (s gruStart) policy(seed int64) (rl.Policy, error) { return copyPolicy(s.gen, s.lexer, seed) }
 
+func (s gruStart) weights() ([]byte, error) { return weightsUnder(s.gen.Store, seq2seq.Scope) }
+
 // gptStart is the transformer's start.
 type gptStart struct{ p *gpt.Policy }
 
 func (s gptStart) policy(seed int64) (rl.Policy, error) { return copyGPT(s.p, seed) }
+
+func (s gptStart) weights() ([]byte, error) { return weightsUnder(s.p.Store(), gpt.Scope) }
 
 // copyGPT returns a policy on a fresh store holding p's weights (the scope "/gpt").
 func copyGPT(p *gpt.Policy, seed int64) (*gpt.Policy, error) {
@@ -171,7 +188,8 @@ func newGPT(backend compute.Backend, cfg RLConfig, d *gptData, seed int64) (*gpt
 }
 
 // trainGPTSFT trains the transformer's supervised start of one seed: SFTEpochs epochs of
-// teacher-forced cross-entropy on the labelled task's (prompt, reference) pairs, shuffled.
+// teacher-forced cross-entropy on the labelled task's (prompt, reference) pairs, shuffled
+// (ErrInterrupted when cfg.Context is cancelled part way).
 func trainGPTSFT(backend compute.Backend, d *gptData, labelled *rl.Task, cfg RLConfig, seed int64) (*gpt.Policy, error) {
 	p, err := newGPT(backend, cfg, d, seed)
 	if err != nil {
@@ -187,6 +205,9 @@ func trainGPTSFT(backend compute.Backend, d *gptData, labelled *rl.Task, cfg RLC
 		order[i] = i
 	}
 	for e := range cfg.SFTEpochs {
+		if stopped(cfg.Context) {
+			return nil, ErrInterrupted
+		}
 		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		var loss float64
 		var n int

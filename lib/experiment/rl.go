@@ -2,11 +2,11 @@ package experiment
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,7 +15,9 @@ import (
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 
+	"github.com/execfeed/execfeed/lib/gpt"
 	"github.com/execfeed/execfeed/lib/plot"
+	"github.com/execfeed/execfeed/lib/progress"
 	"github.com/execfeed/execfeed/lib/reward"
 	"github.com/execfeed/execfeed/lib/rl"
 	"github.com/execfeed/execfeed/lib/rpn"
@@ -94,8 +96,8 @@ type RLConfig struct {
 	SFTCache string `json:"sft_cache,omitempty"`
 	// Quick marks the smoke-test preset (QuickRLConfig): its numbers say nothing about the methods.
 	Quick bool `json:"quick"`
-	// Resume keeps the runs (method, seed) that cfg.OutDir/results.json already holds, when it was
-	// written with the same configuration, and runs only the missing ones (resume.go).
+	// Resume continues the unfinished run whose checkpoint is in cfg.OutDir (written with the same
+	// configuration; resume.go); without it a checkpoint there is an error.
 	Resume bool `json:"-"`
 	// Context, if set, stops the run when it is cancelled (Ctrl-C in the CLI): the run saves a
 	// checkpoint and returns an *Interrupted error (checkpoint.go).
@@ -344,19 +346,24 @@ func (cfg RLConfig) check() error {
 
 // RunRL runs an RL experiment: for every seed it trains the SFT start, then every method from it,
 // evaluates each on the test prompts, and writes results.json and curves.svg to cfg.OutDir after
-// every method (complete: false until the last).
+// every method (complete: false until the last). It keeps its state in cfg.OutDir's checkpoint
+// and continues from it with cfg.Resume (resume.go); cancelled through cfg.Context it saves the
+// checkpoint and returns an *Interrupted error.
 func RunRL(cfg RLConfig) (*RLResults, error) {
 	start := time.Now()
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	known := RLMethods(cfg)
 	backend, err := Backend(cfg.Backend)
 	if err != nil {
 		return nil, err
 	}
 	if err := CheckOutDir(cfg.OutDir); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Experiment, err)
+	}
+	st, err := openRLState(cfg)
+	if err != nil {
+		return nil, err
 	}
 	data, err := loadRLData(cfg)
 	if err != nil {
@@ -370,50 +377,82 @@ func RunRL(cfg RLConfig) (*RLResults, error) {
 		res.Model = modelSettings(data.model)
 	}
 	res.Config.Log = nil
-	done, err := resumedRuns(cfg)
-	if err != nil {
-		return nil, err
+	if !st.fresh {
+		res.Provenance, res.Runs = st.Provenance, st.Runs
 	}
-	res.Runs = done
+	elapsed := func() time.Duration { return st.Elapsed + time.Since(start) }
 	save := func() error {
 		res.Summary = summarize(res.Runs, cfg.Methods)
 		res.EGCAOverhead = egcaOverhead(res.Runs)
-		res.Seconds = since(start)
+		res.Seconds = elapsed().Round(100 * time.Millisecond).Seconds()
 		if _, err := WriteJSON(cfg.OutDir, "results.json", res); err != nil {
 			return err
 		}
-		return os.WriteFile(filepath.Join(cfg.OutDir, "curves.svg"), []byte(RLPlot(res).SVG()), 0o644)
+		return WriteFileAtomic(filepath.Join(cfg.OutDir, "curves.svg"), []byte(RLPlot(res).SVG()), 0o644)
 	}
+	path := CheckpointPath(cfg.OutDir)
+	r := &rlRunner{cfg: cfg, known: RLMethods(cfg), data: data, clock: newCheckpointClock(cfg.CheckpointEvery), path: path}
+	r.checkpoint = func(cur *rlRunState) error {
+		st.Provenance, st.Elapsed, st.Runs, st.Current = res.Provenance, elapsed(), res.Runs, cur
+		start = time.Now()
+		return SaveCheckpoint(path, cfg.Experiment, cfg, st)
+	}
+	// interrupted saves the state between two runs (or the last one saved of the run part way,
+	// already in st.Current) and says where.
+	interrupted := func() error { return interruption(cfg.Experiment, path, cfg.Log, r.checkpoint(st.Current)) }
 	log := cfg.Log
 	logf(log, "%s: %d labelled examples, %d RL prompts, %d test prompts (%d dropped: reference always fails), backend %s\n",
 		cfg.Experiment, labelled.Len(), prompts.Len(), test.Len(), res.Dropped, backend.Name())
-	ks := []int{1, 5, 10}
-	ks = slices.DeleteFunc(ks, func(k int) bool { return k > cfg.Samples })
+	r.ks = slices.DeleteFunc([]int{1, 5, 10}, func(k int) bool { return k > cfg.Samples })
 	for _, seed := range cfg.Seeds {
-		if !slices.ContainsFunc(cfg.Methods, func(m string) bool { return !hasRun(done, m, seed) }) {
-			logf(log, "seed %d: every method's run is in %s already (resumed)\n", seed, cfg.OutDir)
+		if !slices.ContainsFunc(cfg.Methods, func(m string) bool { return !hasRun(res.Runs, m, seed) }) {
+			logf(log, "seed %d: every method's run was done before the run was interrupted\n", seed)
 			continue
 		}
-		var sft sftStart
+		if stopped(cfg.Context) {
+			return nil, interrupted()
+		}
+		var saved []byte
+		if st.SFT != nil && st.SFTSeed == seed {
+			saved = st.SFT
+		}
+		st.SFT = nil // another seed's start is of no more use
+		sft, err := startOf(backend, data, cfg, seed, saved, path)
+		if errors.Is(err, ErrInterrupted) {
+			return nil, interrupted()
+		}
+		if err != nil {
+			return nil, err
+		}
 		if data.gpt != nil {
-			p, err := cachedGPTSFT(backend, data.gpt, labelled, cfg, seed)
-			if err != nil {
+			res.Model = gptSettings(cfg, data.gpt, sft.(gptStart).p)
+		}
+		st.SFTSeed, st.SFT = seed, saved
+		if saved == nil { // minutes of training not to lose
+			if st.SFT, err = sft.weights(); err != nil {
 				return nil, err
 			}
-			sft, res.Model = gptStart{p}, gptSettings(cfg, data.gpt, p)
-		} else {
-			gen, err := trainSFT(backend, data.model, data.sft, cfg, seed)
-			if err != nil {
+			if err := r.checkpoint(st.Current); err != nil {
 				return nil, err
 			}
-			sft = gruStart{gen, data.lexer}
 		}
 		for _, name := range cfg.Methods {
-			if hasRun(done, name, seed) {
-				logf(log, "%s seed %d: kept from %s (resumed)\n", name, seed, cfg.OutDir)
+			if hasRun(res.Runs, name, seed) {
+				logf(log, "%s seed %d: done before the run was interrupted\n", name, seed)
 				continue
 			}
-			run, err := runRLMethod(sft, name, known[name], prompts, test, data.labelled, cfg, seed, ks)
+			if stopped(cfg.Context) {
+				return nil, interrupted()
+			}
+			var from *rlRunState
+			if c := st.Current; c != nil && c.Run.Method == name && c.Run.Seed == seed {
+				from = c
+			}
+			st.Current = nil
+			run, err := r.run(sft, name, seed, from)
+			if errors.Is(err, ErrInterrupted) { // the run saved its state
+				return nil, interruption(cfg.Experiment, path, cfg.Log, nil)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("%s seed %d: %w", name, seed, err)
 			}
@@ -423,19 +462,55 @@ func RunRL(cfg RLConfig) (*RLResults, error) {
 			if err := save(); err != nil {
 				return nil, err
 			}
+			if !res.Complete {
+				if err := r.checkpoint(nil); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
-	if cfg.Resume {
-		// Every run may have been resumed: the summary and the files are written once more.
-		res.Complete = true
-		if err := save(); err != nil {
-			return nil, err
-		}
+	// Every run may have been done before an interruption: the summary and the files are
+	// written once more.
+	res.Complete = true
+	if err := save(); err != nil {
+		return nil, err
 	}
-	return res, nil
+	return res, dropCheckpoint(cfg.OutDir, cfg.Experiment)
 }
 
-// trainSFT trains the supervised start of one seed.
+// startOf is the supervised start of seed: from saved (the checkpoint's weights of this seed's
+// start, read from path) when it is not nil, else trained (ErrInterrupted when cfg.Context is
+// cancelled part way).
+func startOf(backend compute.Backend, data *rlData, cfg RLConfig, seed int64, saved []byte, path string) (sftStart, error) {
+	if saved != nil {
+		logf(cfg.Log, "sft seed %d: the start is restored from %s\n", seed, path)
+	}
+	if data.gpt != nil {
+		var p *gpt.Policy
+		var err error
+		if saved != nil {
+			if p, err = newGPT(backend, cfg, data.gpt, seed); err == nil {
+				err = trainer.Unmarshal(p.Store(), saved, path)
+			}
+		} else {
+			p, err = cachedGPTSFT(backend, data.gpt, data.labelled, cfg, seed)
+		}
+		return gptStart{p}, err
+	}
+	var gen *seq2seq.Generator
+	var err error
+	if saved != nil {
+		if gen, err = seq2seq.NewGenerator(backend, data.model, cfg.Batch, seed); err == nil {
+			err = trainer.Unmarshal(gen.Store, saved, path)
+		}
+	} else {
+		gen, err = trainSFT(backend, data.model, data.sft, cfg, seed)
+	}
+	return gruStart{gen, data.lexer}, err
+}
+
+// trainSFT trains the supervised start of one seed (ErrInterrupted when cfg.Context is
+// cancelled part way).
 func trainSFT(backend compute.Backend, m *seq2seq.Model, labelled *seq2seq.Encoded, cfg RLConfig, seed int64) (*seq2seq.Generator, error) {
 	gen, err := seq2seq.NewGenerator(backend, m, cfg.Batch, seed)
 	if err != nil {
@@ -447,6 +522,9 @@ func trainSFT(backend compute.Backend, m *seq2seq.Model, labelled *seq2seq.Encod
 	}
 	rng := rand.New(rand.NewPCG(uint64(seed), 1))
 	for e := range cfg.SFTEpochs {
+		if stopped(cfg.Context) {
+			return nil, ErrInterrupted
+		}
 		vals, err := gen.TrainEpoch(step, labelled, rng, nil, nil)
 		if err != nil {
 			return nil, fmt.Errorf("sft epoch %d: %w", e+1, err)
@@ -470,29 +548,76 @@ func copyPolicy(sft *seq2seq.Generator, lexer seq2seq.Lexer, seed int64) (rl.Pol
 	return seq2seq.NewPolicy(&seq2seq.Generator{Model: sft.Model, Backend: sft.Backend, Store: store, Batch: sft.Batch}, lexer), nil
 }
 
-func runRLMethod(sft sftStart, name string, meth rlMethod,
-	prompts, test, labelled *rl.Task, cfg RLConfig, seed int64, ks []int) (*RLRun, error) {
+// rlRunner runs the (method, seed) runs of an RL experiment with what they share: the
+// configuration, the methods, the data, the pass@k cut-offs and the checkpoints.
+type rlRunner struct {
+	cfg   RLConfig
+	known map[string]rlMethod
+	data  *rlData
+	ks    []int
+	clock *checkpointClock
+	path  string
+	// checkpoint saves the experiment's state with the run part way through (nil: none).
+	checkpoint func(*rlRunState) error
+}
+
+// rlIterationHook, when set (tests), is called after every RL iteration, before the run checks
+// its context: a test cancels the context there to interrupt a run at a chosen iteration.
+var rlIterationHook func(method string, seed int64, iter int)
+
+// run trains method name from the start sft with seed, continuing from the state from when it is
+// not nil, and evaluates it on the test prompts. It saves a checkpoint after an iteration when
+// the clock is due, and when the run's context is cancelled (then it returns ErrInterrupted).
+func (r *rlRunner) run(sft sftStart, name string, seed int64, from *rlRunState) (*RLRun, error) {
+	cfg, test := r.cfg, r.data.test
 	pol, err := sft.policy(seed + 1000)
 	if err != nil {
 		return nil, err
 	}
 	run := &RLRun{Method: name, Seed: seed}
 	if name != "sft" {
+		meth := r.known[name]
 		ref, err := sft.policy(seed + 2000)
 		if err != nil {
 			return nil, err
 		}
-		method, err := meth.build(pol, ref, prompts, labelled, seed)
+		method, err := meth.build(pol, ref, r.data.prompts, r.data.labelled, seed)
 		if err != nil {
 			return nil, err
 		}
-		per := cfg.Batch / meth.group
-		sampler, err := rl.NewPrompts(prompts.Len(), per, meth.group, uint64(seed))
+		sampler, err := rl.NewPrompts(r.data.prompts.Len(), cfg.Batch/meth.group, meth.group, uint64(seed))
 		if err != nil {
 			return nil, err
 		}
 		var busy time.Duration
-		for it := 1; it <= cfg.Iters; it++ {
+		it0 := 0
+		if from != nil {
+			if err := r.restore(from, pol, method, sampler); err != nil {
+				return nil, err
+			}
+			*run, it0, busy = from.Run, from.Iter, from.Busy
+			logf(cfg.Log, "%s seed %d: continuing after iteration %d/%d\n", name, seed, it0, cfg.Iters)
+		}
+		if run.Phases == nil {
+			run.Phases = map[string]float64{}
+		}
+		if run.Means == nil {
+			run.Means = rl.Stats{}
+		}
+		// snapshot is the run's state after it iterations.
+		snapshot := func(it int) (*rlRunState, error) {
+			s := &rlRunState{Run: *run, Iter: it, Busy: busy}
+			var err1, err2, err3 error
+			s.Policy, err1 = trainer.Marshal(pol.Store())
+			if m, ok := method.(rl.Stateful); ok {
+				s.Method, err2 = m.MarshalState()
+			}
+			s.Prompts, err3 = sampler.MarshalBinary()
+			return s, errors.Join(err1, err2, err3)
+		}
+		bar := progress.New(cfg.Log, fmt.Sprintf("%s seed %d", name, seed), cfg.Iters, "iter").From(it0)
+		defer func() { bar.Done() }() // an interrupted or failed run ends its line too
+		for it := it0 + 1; it <= cfg.Iters; it++ {
 			t0 := time.Now()
 			st, err := method.Iterate(sampler.Next())
 			if err != nil {
@@ -500,9 +625,6 @@ func runRLMethod(sft sftStart, name string, meth rlMethod,
 			}
 			busy += time.Since(t0)
 			run.Last = st
-			if run.Phases == nil {
-				run.Phases, run.Means = map[string]float64{}, rl.Stats{}
-			}
 			for k, v := range st {
 				if name, ok := strings.CutPrefix(k, "sec_"); ok {
 					run.Phases[name] += v
@@ -516,12 +638,35 @@ func runRLMethod(sft sftStart, name string, meth rlMethod,
 					return nil, err
 				}
 				run.Curve = append(run.Curve, RLPoint{Iter: it, Reward: st["reward"], Pass: st["pass"], TestFunctional: ev.Greedy.Functional})
-				logf(cfg.Log, "%s seed %d iter %d/%d: sample reward %.3f pass %.3f, test functional %.2f%% (%.2fs/iter)\n",
+				logf(cfg.Log, "%s%s seed %d iter %d/%d: sample reward %.3f pass %.3f, test functional %.2f%% (%.2fs/iter)\n", clearLine(cfg.Log),
 					name, seed, it, cfg.Iters, st["reward"], st["pass"], 100*ev.Greedy.Functional, busy.Seconds()/float64(it))
 			}
+			values := fmt.Sprintf("sample reward %.3f pass %.3f", st["reward"], st["pass"])
+			if n := len(run.Curve); n > 0 {
+				values += fmt.Sprintf(", test functional %.1f%%", 100*run.Curve[n-1].TestFunctional)
+			}
+			bar.Update(it, values)
+			if rlIterationHook != nil {
+				rlIterationHook(name, seed, it)
+			}
+			stop := stopped(cfg.Context)
+			if stop || r.clock.due() {
+				s, err := snapshot(it)
+				if err == nil {
+					err = r.checkpoint(s)
+				}
+				if err != nil {
+					return nil, fmt.Errorf("checkpoint after iteration %d: %w", it, err)
+				}
+			}
+			if stop {
+				return nil, ErrInterrupted
+			}
 		}
-		if r, ok := method.(*rl.Reinforce); ok && r.Critic != nil {
-			if run.Critic, err = rl.EvaluateCritic(r.Critic, pol, test); err != nil {
+		bar.Done()
+		bar = nil
+		if re, ok := method.(*rl.Reinforce); ok && re.Critic != nil {
+			if run.Critic, err = rl.EvaluateCritic(re.Critic, pol, test); err != nil {
 				return nil, err
 			}
 			logf(cfg.Log, "%s seed %d: critic on held-out samples: accuracy %.3f (majority class %.3f) %v\n",
@@ -532,10 +677,30 @@ func runRLMethod(sft sftStart, name string, meth rlMethod,
 			run.SamplesPerSecond = float64(cfg.Iters*cfg.Batch) / busy.Seconds()
 		}
 	}
-	if run.Test, err = rl.Evaluate(pol, test, cfg.Samples, 1, ks); err != nil {
+	if run.Test, err = rl.Evaluate(pol, test, cfg.Samples, 1, r.ks); err != nil {
 		return nil, err
 	}
 	return run, nil
+}
+
+// restore sets a run's policy, method and prompt sampler, just built, to the state from.
+func (r *rlRunner) restore(from *rlRunState, pol rl.Policy, method rl.Method, sampler *rl.Prompts) error {
+	if err := trainer.Unmarshal(pol.Store(), from.Policy, r.path); err != nil {
+		return err
+	}
+	m, ok := method.(rl.Stateful)
+	if ok != (from.Method != nil) {
+		return fmt.Errorf("checkpoint %s: the state of method %s does not match it (state saved: %v)", r.path, method.Name(), from.Method != nil)
+	}
+	if ok {
+		if err := m.UnmarshalState(from.Method); err != nil {
+			return fmt.Errorf("checkpoint %s: %w", r.path, err)
+		}
+	}
+	if err := sampler.UnmarshalBinary(from.Prompts); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", r.path, err)
+	}
+	return nil
 }
 
 // egcaOverhead is mean over seeds of egca's seconds per iteration / grpo's - 1 (nil without a

@@ -1,6 +1,10 @@
 package experiment
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -145,5 +149,112 @@ func TestResultsRecordSettings(t *testing.T) {
 	}
 	if _, err := LoadRLResults(filepath.Join(dir, "none.json")); err == nil || !strings.Contains(err.Error(), "run the experiment first") {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+// interruptAt runs cfg in a context that the run cancels itself after iteration iter of method
+// (rlIterationHook), and checks that it stops with an *Interrupted error naming its checkpoint,
+// and that the checkpoint is there.
+func interruptAt(t *testing.T, cfg RLConfig, method string, iter int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rlIterationHook = func(m string, _ int64, it int) {
+		if m == method && it == iter {
+			cancel()
+		}
+	}
+	defer func() { rlIterationHook = nil }()
+	cfg.Context = ctx
+	_, err := RunRL(cfg)
+	var in *Interrupted
+	if !errors.As(err, &in) || in.Checkpoint != CheckpointPath(cfg.OutDir) {
+		t.Fatalf("%s interrupted after %s iteration %d: err = %v, want an *Interrupted naming %s", cfg.Experiment, method, iter, err, CheckpointPath(cfg.OutDir))
+	}
+	if _, err := os.Stat(in.Checkpoint); err != nil {
+		t.Fatalf("no checkpoint after the interruption: %v", err)
+	}
+}
+
+// TestRLInterruptedResumes interrupts quick RL runs part way through a method (twice for the
+// critic: during its warm-up and after it) and at a method's last iteration, resumes them from
+// their checkpoints, and checks that every number equals the uninterrupted run's (on the CPU
+// backend, bit for bit): REINFORCE with a critic (rpn-coderl: the critic's weights and optimizer,
+// the warm-up counter) and PPO then ETA-DPO (rpn-eta: the value head, the frozen reference).
+func TestRLInterruptedResumes(t *testing.T) {
+	for _, tc := range []struct {
+		experiment string
+		methods    []string
+		cuts       []struct {
+			method string
+			iter   int
+		}
+	}{
+		{"rpn-coderl", []string{"sft", "reinforce+critic"}, []struct {
+			method string
+			iter   int
+		}{{"reinforce+critic", 1}, {"reinforce+critic", 3}}},
+		{"rpn-eta", []string{"ppo", "eta-dpo"}, []struct {
+			method string
+			iter   int
+		}{{"ppo", 4}, {"eta-dpo", 2}}},
+	} {
+		cfg, _ := QuickRLConfig(tc.experiment)
+		cfg.Methods, cfg.OutDir = tc.methods, t.TempDir()
+		full, err := RunRL(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.OutDir = t.TempDir()
+		var log strings.Builder
+		cfg.Log = &log
+		for i, cut := range tc.cuts {
+			cfg.Resume = i > 0
+			interruptAt(t, cfg, cut.method, cut.iter)
+		}
+		if want := fmt.Sprintf("%s seed 1: continuing after iteration %d/4", tc.cuts[0].method, tc.cuts[0].iter); !strings.Contains(log.String(), want) {
+			t.Errorf("%s: the second run did not continue the first one's (no %q):\n%s", tc.experiment, want, log.String())
+		}
+		cfg.Resume = false
+		if _, err := RunRL(cfg); err == nil || !strings.Contains(err.Error(), "add -resume") {
+			t.Errorf("%s: a new run over an unfinished one's checkpoint: %v", tc.experiment, err)
+		}
+		cfg.Resume = true
+		res, err := RunRL(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := DiffResults(full, res); len(d) > 0 {
+			t.Errorf("%s: the resumed run differs from the uninterrupted one:\n%s", tc.experiment, strings.Join(d, "\n"))
+		}
+		back, err := LoadRLResults(ResultsPath(cfg.OutDir))
+		if err != nil || !back.Complete || len(DiffResults(full, back)) > 0 {
+			t.Errorf("%s: results.json after resuming: %v, complete %v, %v", tc.experiment, err, back.Complete, DiffResults(full, back))
+		}
+		if _, err := os.Stat(CheckpointPath(cfg.OutDir)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: the finished run left its checkpoint: %v", tc.experiment, err)
+		}
+	}
+}
+
+// TestRLResumeRefusesOtherSettings: a checkpoint resumed with other settings is an error naming
+// them; -resume without a checkpoint starts afresh, saying so.
+func TestRLResumeRefusesOtherSettings(t *testing.T) {
+	cfg, _ := QuickRLConfig("rpn-egca")
+	cfg.Methods, cfg.OutDir = []string{"grpo"}, t.TempDir()
+	interruptAt(t, cfg, "grpo", 1)
+	other := cfg
+	other.Resume, other.Iters, other.Seeds = true, 6, []int64{1, 2}
+	_, err := RunRL(other)
+	if err == nil || !strings.Contains(err.Error(), "iters: 4 != 6") || !strings.Contains(err.Error(), "seeds") {
+		t.Errorf("resumed with other iterations and seeds: %v", err)
+	}
+	if err := LoadCheckpoint(CheckpointPath(cfg.OutDir), "rpn-egca", cfg, &rlState{}); err != nil {
+		t.Errorf("the refused resume did not leave the checkpoint as it was: %v", err)
+	}
+	var log strings.Builder
+	cfg.OutDir, cfg.Resume, cfg.Log, cfg.Iters = t.TempDir(), true, &log, 1
+	if _, err := RunRL(cfg); err != nil || !strings.Contains(log.String(), "nothing to resume") {
+		t.Errorf("-resume without a checkpoint: %v\n%s", err, log.String())
 	}
 }
