@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -559,25 +560,34 @@ func resumeArgs(m *experiment.Manifest, dir string) []string {
 // interruptContext is cancelled by the first SIGINT (Ctrl-C) or SIGTERM, so that the running
 // experiment saves a checkpoint and returns; a second signal exits at once (status 130).
 func interruptContext() (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.Background())
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptOn(sig, os.Stderr, os.Exit)
+	return ctx, func() { signal.Stop(sig); stop() }
+}
+
+// interruptOn is interruptContext on the signals of sig: the first cancels the context, a second
+// before stop calls exit(130); messages go to w.
+func interruptOn(sig <-chan os.Signal, w io.Writer, exit func(int)) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{}) // closed by stop only: the run has returned
 	go func() {
 		select {
 		case s := <-sig:
-			fmt.Fprintf(os.Stderr, "\n%v: saving a checkpoint and stopping (press Ctrl-C again to quit at once, losing the work since the last checkpoint)\n", s)
+			fmt.Fprintf(w, "\n%v: saving a checkpoint and stopping (press Ctrl-C again to quit at once, losing the work since the last checkpoint)\n", s)
 			cancel()
-		case <-ctx.Done():
+		case <-done:
 			return
 		}
 		select {
 		case <-sig:
-			fmt.Fprintln(os.Stderr, "second interrupt: exiting now")
-			os.Exit(130)
-		case <-ctx.Done():
+			fmt.Fprintln(w, "second interrupt: exiting now")
+			exit(130)
+		case <-done:
 		}
 	}()
-	return ctx, func() { signal.Stop(sig); cancel() }
+	var once sync.Once
+	return ctx, func() { once.Do(func() { close(done); cancel() }) }
 }
 
 // resumeHint adds to an interrupted run's error the command that continues it.

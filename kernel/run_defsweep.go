@@ -54,6 +54,7 @@ func defSizesFlags(c *cli) func() error {
 	lambda := c.float("lambda", full.Lambda, true, "DEF weight λ (seed 000's tuned value)")
 	proxyEpochs := c.int("proxy-epochs", full.ProxyEpochs, 1, fmt.Sprintf("proxy pre-training epochs per seed (quick: %d)", quick.ProxyEpochs))
 	merge := c.list("merge", nil, nil, "results.json files of rpn-def-sizes runs of one recipe (other routines, sizes or seeds) to combine into one table and figure in -out; no training")
+	c.conflict("merge", "resume")
 	diagnose := c.bool("diagnose", "only the per-seed measurements: proxy, gradient quality, and the norms of DEF's two gradients before and after CE training; no sizes")
 	gradCheck := c.int("grad-check", full.GradCheck, 0, fmt.Sprintf("validation programs for the gradient-quality check, 0 skips it (quick: %d)", quick.GradCheck))
 	return func() error {
@@ -118,8 +119,14 @@ func defSizesFlags(c *cli) func() error {
 			if err := experiment.WriteSweep(cfg.OutDir, res); err != nil {
 				return err
 			}
-		} else if res, err = experiment.RunDEFSizes(cfg); err != nil {
-			return err
+		} else {
+			cfg.Resume, cfg.CheckpointEvery = *common.resume, *common.checkpointEvery
+			ctx, stop := interruptContext()
+			defer stop()
+			cfg.Context = ctx
+			if res, err = experiment.RunDEFSizes(cfg); err != nil {
+				return resumeHint(err)
+			}
 		}
 		header, rows := experiment.SweepTable(res)
 		printTable(header, rows)

@@ -325,3 +325,41 @@ func TestCompare(t *testing.T) {
 		}
 	}
 }
+
+// TestInterruptTwice: the first signal cancels the run's context and the second, while the run
+// is still saving, exits at once with status 130; signals after the run returned do nothing.
+func TestInterruptTwice(t *testing.T) {
+	sig := make(chan os.Signal, 2)
+	exited := make(chan int, 1)
+	var out bytes.Buffer
+	ctx, stop := interruptOn(sig, &out, func(code int) { exited <- code })
+	sig <- os.Interrupt
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first interrupt did not cancel the context")
+	}
+	sig <- os.Interrupt
+	select {
+	case code := <-exited:
+		if code != 130 {
+			t.Errorf("second interrupt: exit status %d, want 130", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second interrupt did not exit")
+	}
+	stop()
+
+	sig2 := make(chan os.Signal, 2)
+	ctx2, stop2 := interruptOn(sig2, &out, func(code int) { exited <- code })
+	stop2() // the run returned
+	sig2 <- os.Interrupt
+	select {
+	case code := <-exited:
+		t.Errorf("a signal after the run returned exited with %d", code)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if ctx2.Err() == nil {
+		t.Error("stop did not cancel the context")
+	}
+}
