@@ -41,7 +41,8 @@ const (
 	tdStyle    = `border-bottom:1px solid #ddd;padding:3px 10px;text-align:left`
 )
 
-// Table renders rows of cells under a header as an HTML table. Cells are escaped.
+// Table renders rows of cells under a header as an HTML table. Cells are escaped; a cell of
+// several lines (a program) keeps its lines and indentation.
 func Table(header []string, rows [][]string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<table style="%s">`, tableStyle)
@@ -55,12 +56,21 @@ func Table(header []string, rows [][]string) string {
 	for _, r := range rows {
 		b.WriteString("<tr>")
 		for _, c := range r {
-			fmt.Fprintf(&b, `<td style="%s">%s</td>`, tdStyle, esc(c))
+			fmt.Fprintf(&b, `<td style="%s">%s</td>`, tdStyle, cell(c))
 		}
 		b.WriteString("</tr>")
 	}
 	b.WriteString("</table>")
 	return b.String()
+}
+
+// cell is a table cell's text as HTML: escaped, and kept as written (a <pre> block) when it has
+// several lines, as programs do.
+func cell(s string) string {
+	if strings.Contains(s, "\n") {
+		return `<pre style="margin:0">` + esc(s) + `</pre>`
+	}
+	return esc(s)
 }
 
 // DisplayTable shows Table(header, rows).

@@ -30,6 +30,11 @@ func TestTableEscapes(t *testing.T) {
 	if strings.Contains(h, "<script>") || !strings.Contains(h, "&lt;script&gt;") {
 		t.Errorf("cell not escaped: %s", h)
 	}
+	prog := Table([]string{"program"}, [][]string{{"def f(x):\n    return x < 1"}})
+	wellFormed(t, prog)
+	if !strings.Contains(prog, "<pre style=\"margin:0\">def f(x):\n    return x &lt; 1</pre>") {
+		t.Errorf("a program cell lost its lines or was not escaped: %s", prog)
+	}
 	type row struct {
 		Method string
 		Acc    float64 `display:"accuracy"`
