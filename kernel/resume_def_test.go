@@ -9,7 +9,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/execfeed/execfeed/lib/experiment"
 )
@@ -82,51 +81,24 @@ func runKernel(t *testing.T, want int, args ...string) string {
 
 // stopMidRoutine starts the tiny run in a new folder, waits until its checkpoint holds a routine
 // part way through (after that routine's first epoch: the run has more than a routine left),
-// sends sig and waits for the process to end. It returns the folder, the process's stderr and
-// its exit (nil: status 0). Under -short it skips the test.
+// sends sig and waits for the process to end (stopWhen). It returns the folder, the process's
+// stderr and its exit (nil: status 0). Under -short it skips the test.
 func stopMidRoutine(t *testing.T, sig syscall.Signal) (dir, stderrText string, exit *exec.ExitError) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("runs rpn-def two to four times")
 	}
 	dir = t.TempDir()
-	var stderr bytes.Buffer
-	cmd := kernelCmd(&stderr, tinyDEF(dir)...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
 	path, cfg := experiment.CheckpointPath(dir), tinyDEFConfig(dir)
-	deadline := time.After(90 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			t.Fatalf("the run ended (%v) before its checkpoint held a routine part way:\n%s", err, stderr.String())
-		case <-deadline:
-			cmd.Process.Kill()
-			t.Fatalf("no checkpoint with a routine part way after 90 s:\n%s", stderr.String())
-		case <-time.After(10 * time.Millisecond):
-		}
+	midRoutine := func() bool {
 		var st partState
-		if experiment.LoadCheckpoint(path, "rpn-def", cfg, &st) == nil && st.Current != nil && st.Current.Steps > 0 {
-			break
-		}
+		return experiment.LoadCheckpoint(path, "rpn-def", cfg, &st) == nil && st.Current != nil && st.Current.Steps > 0
 	}
-	if err := cmd.Process.Signal(sig); err != nil {
+	stderrText, err := stopWhen(t, tinyDEF(dir), midRoutine, sig)
+	if err != nil && !errors.As(err, &exit) {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-exited:
-		if err != nil && !errors.As(err, &exit) {
-			t.Fatal(err)
-		}
-		return dir, stderr.String(), exit
-	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("the run did not end within 60 s of %v:\n%s", sig, stderr.String())
-	}
-	return "", "", nil
+	return dir, stderrText, exit
 }
 
 // resumeMatches resumes the tiny run in dir to its end and fails the test when its results differ
@@ -141,12 +113,7 @@ func resumeMatches(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := experiment.DiffResults(want, got); len(d) > 0 || !got.Complete {
-		t.Errorf("the resumed run's results differ from the uninterrupted run's (complete %v):\n%s", got.Complete, strings.Join(d, "\n"))
-	}
-	if _, err := os.Stat(experiment.CheckpointPath(dir)); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("the finished run left its checkpoint (%v)", err)
-	}
+	resumedLikeWhole(t, want, got, got.Complete, dir)
 }
 
 var uninterrupted struct {
