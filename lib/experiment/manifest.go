@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -178,7 +179,16 @@ func processAlive(pid int) bool {
 		return false
 	}
 	err = p.Signal(syscall.Signal(0))
-	return err == nil || errors.Is(err, syscall.EPERM) // EPERM: alive, another user's
+	if err != nil && !errors.Is(err, syscall.EPERM) { // EPERM: alive, another user's
+		return false
+	}
+	// A killed process whose parent has not reaped it yet (a zombie) still answers signal 0.
+	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+			return false
+		}
+	}
+	return true
 }
 
 // Track records a run of body in dir's manifest (Begin, then Finish with body's error). It

@@ -82,6 +82,17 @@ func TestManifestState(t *testing.T) {
 	if d := m.Duration(); d != 0 {
 		t.Errorf("a killed run's duration %v, want 0 (unknown)", d)
 	}
+	// Killed but not yet reaped by its parent (a zombie): killed too.
+	zombie := exec.Command("sleep", "60")
+	if err := zombie.Start(); err == nil {
+		zombie.Process.Kill()
+		time.Sleep(200 * time.Millisecond) // the kernel makes it a zombie; nobody waits for it yet
+		m.PID = zombie.Process.Pid
+		if s := m.State(); s != StateKilled {
+			t.Errorf("a killed, unreaped process's run: state %q, want %q", s, StateKilled)
+		}
+		zombie.Wait()
+	}
 	m.PID = os.Getpid()
 	if s := m.State(); s != StatusRunning {
 		t.Errorf("this process's run: state %q, want running", s)
