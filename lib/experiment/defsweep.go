@@ -463,8 +463,8 @@ func RunDEFSizes(cfg SweepConfig) (*SweepResults, error) {
 			}
 			run := sweepRun(out, k.Split, k.Size, seed, epochs*perEpoch)
 			res.Runs = append(res.Runs, run)
-			logf(log, "%s%-6s n=%4d seed %d %-10s %2d epochs  best val exact %.1f%% (epoch %d)  test exact %.1f%% func %.1f%%  (%.0fs, %.0f ms/step)\n",
-				clearLine(log), k.Split, k.Size, seed, k.Routine, epochs, 100*run.BestVal.Exact, run.BestValEpoch, 100*run.Test.Exact,
+			bar.Printf("%-6s n=%4d seed %d %-10s %2d epochs  best val exact %.1f%% (epoch %d)  test exact %.1f%% func %.1f%%  (%.0fs, %.0f ms/step)\n",
+				k.Split, k.Size, seed, k.Routine, epochs, 100*run.BestVal.Exact, run.BestValEpoch, 100*run.Test.Exact,
 				100*run.Test.Functional, run.Seconds, run.MsPerStep)
 			bar.Update(len(res.Runs), fmt.Sprintf("last: %s n=%d seed %d %s", k.Split, k.Size, seed, k.Routine))
 			if err := errors.Join(save(), checkpoint(nil)); err != nil {

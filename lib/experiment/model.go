@@ -204,6 +204,8 @@ func trainGPTSFT(backend compute.Backend, d *gptData, labelled *rl.Task, cfg RLC
 	for i := range order {
 		order[i] = i
 	}
+	bar := sftBar(cfg, seed)
+	defer bar.Done()
 	for e := range cfg.SFTEpochs {
 		if stopped(cfg.Context) {
 			return nil, ErrInterrupted
@@ -227,9 +229,7 @@ func trainGPTSFT(backend compute.Backend, d *gptData, labelled *rl.Task, cfg RLC
 			loss += vals[0]
 			n++
 		}
-		if (e+1)%10 == 0 || e+1 == cfg.SFTEpochs {
-			logf(cfg.Log, "sft seed %d epoch %d/%d: loss %.4f\n", seed, e+1, cfg.SFTEpochs, loss/float64(max(n, 1)))
-		}
+		sftProgress(bar, cfg, seed, e+1, loss/float64(max(n, 1)))
 	}
 	return p, nil
 }

@@ -521,6 +521,8 @@ func trainSFT(backend compute.Backend, m *seq2seq.Model, labelled *seq2seq.Encod
 		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(uint64(seed), 1))
+	bar := sftBar(cfg, seed)
+	defer bar.Done()
 	for e := range cfg.SFTEpochs {
 		if stopped(cfg.Context) {
 			return nil, ErrInterrupted
@@ -529,11 +531,26 @@ func trainSFT(backend compute.Backend, m *seq2seq.Model, labelled *seq2seq.Encod
 		if err != nil {
 			return nil, fmt.Errorf("sft epoch %d: %w", e+1, err)
 		}
-		if (e+1)%10 == 0 || e+1 == cfg.SFTEpochs {
-			logf(cfg.Log, "sft seed %d epoch %d/%d: loss %.4f\n", seed, e+1, cfg.SFTEpochs, vals[0])
-		}
+		sftProgress(bar, cfg, seed, e+1, vals[0])
 	}
 	return gen, nil
+}
+
+// sftBar is the progress bar of seed's supervised start (nil without a log).
+func sftBar(cfg RLConfig, seed int64) *progress.Bar {
+	if cfg.Log == nil {
+		return nil
+	}
+	return progress.New(cfg.Log, fmt.Sprintf("sft seed %d", seed), cfg.SFTEpochs, "epoch")
+}
+
+// sftProgress shows that epoch (1-based) of seed's supervised start ended with loss: on the bar,
+// and as a log line every 10 epochs and at the last.
+func sftProgress(bar *progress.Bar, cfg RLConfig, seed int64, epoch int, loss float64) {
+	bar.Update(epoch, fmt.Sprintf("loss %.4f", loss))
+	if epoch%10 == 0 || epoch == cfg.SFTEpochs {
+		bar.Printf("sft seed %d epoch %d/%d: loss %.4f\n", seed, epoch, cfg.SFTEpochs, loss)
+	}
 }
 
 // copyPolicy returns a policy on a fresh store holding the SFT generator's weights.
@@ -638,7 +655,7 @@ func (r *rlRunner) run(sft sftStart, name string, seed int64, from *rlRunState) 
 					return nil, err
 				}
 				run.Curve = append(run.Curve, RLPoint{Iter: it, Reward: st["reward"], Pass: st["pass"], TestFunctional: ev.Greedy.Functional})
-				logf(cfg.Log, "%s%s seed %d iter %d/%d: sample reward %.3f pass %.3f, test functional %.2f%% (%.2fs/iter)\n", clearLine(cfg.Log),
+				bar.Printf("%s seed %d iter %d/%d: sample reward %.3f pass %.3f, test functional %.2f%% (%.2fs/iter)\n",
 					name, seed, it, cfg.Iters, st["reward"], st["pass"], 100*ev.Greedy.Functional, busy.Seconds()/float64(it))
 			}
 			values := fmt.Sprintf("sample reward %.3f pass %.3f", st["reward"], st["pass"])

@@ -667,7 +667,7 @@ func runRoutine(s *defSetup, cfg DEFConfig, r Routine, epochs int, log io.Writer
 		out.BestVal = max(out.BestVal, rec.Val.Exact)
 		st.Batches, st.Done, st.Sums, st.EpochSeconds = nil, 0, nil, 0
 		summary = fmt.Sprintf(", val exact %.2f%%", 100*rec.Val.Exact)
-		logf(log, "%s%-18s epoch %2d/%d  loss %.4f  val exact %.2f%% func %.2f%%  test exact %.2f%%  (%.0fs)\n", clearLine(log),
+		bar.Printf("%-18s epoch %2d/%d  loss %.4f  val exact %.2f%% func %.2f%%  test exact %.2f%%  (%.0fs)\n",
 			r.Name, epoch+1, epochs, rec.Loss, 100*rec.Val.Exact, 100*rec.Val.Functional, 100*rec.Test.Exact, rec.Seconds)
 		if ck != nil && epoch+1 < epochs && ck.clock.due() {
 			if err := snapshot(t0, time.Now()); err != nil {
@@ -686,16 +686,6 @@ func runRoutine(s *defSetup, cfg DEFConfig, r Routine, epochs int, log io.Writer
 
 // seconds is x seconds as a duration.
 func seconds(x float64) time.Duration { return time.Duration(x * float64(time.Second)) }
-
-// clearLine is what blanks the progress bar's line on w before a log line, when w is a terminal.
-func clearLine(w io.Writer) string {
-	if f, ok := w.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			return "\r\033[K"
-		}
-	}
-	return ""
-}
 
 func evaluate(gen *seq2seq.Generator, d rpn.Dialect, data *seq2seq.Encoded, examples []rpn.Example) (metrics.Accuracy, error) {
 	preds, err := gen.Predict(data)

@@ -35,7 +35,8 @@ type Bar struct {
 	step     int
 	base     int // the step the bar started at (a resumed run starts part way)
 	values   string
-	width    int // length of the last line drawn on a terminal, to blank what a shorter one leaves
+	width    int  // length of the last line drawn on a terminal, to blank what a shorter one leaves
+	done     bool // Done was called: Printf no longer draws the bar
 }
 
 var (
@@ -96,12 +97,33 @@ func (b *Bar) Update(step int, values string) {
 	}
 }
 
+// Printf writes a log line (format should end in a newline) to the bar's writer. On a terminal it
+// blanks the bar's line first and draws the bar again under the new line, so that lines and the
+// live bar do not mix; elsewhere it only writes the line.
+func (b *Bar) Printf(format string, args ...any) {
+	if b == nil || b.w == nil {
+		return
+	}
+	if !b.terminal || Live != nil {
+		fmt.Fprintf(b.w, format, args...)
+		return
+	}
+	fmt.Fprint(b.w, "\r\033[K")
+	fmt.Fprintf(b.w, format, args...)
+	if !b.done {
+		line := b.Text()
+		b.width = len(line)
+		fmt.Fprintf(b.w, "\r%s", line)
+	}
+}
+
 // Done shows the final state: the terminal line is ended, a plain line is written, the notebook
 // output is updated a last time.
 func (b *Bar) Done() {
 	if b == nil {
 		return
 	}
+	b.done = true
 	text := b.Text()
 	switch {
 	case Live != nil:

@@ -62,3 +62,30 @@ func TestDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestPrintfKeepsLinesAndBarApart(t *testing.T) {
+	var out strings.Builder
+	b := New(&out, "sft", 4, "epoch")
+	b.Printf("plain %d\n", 1) // not a terminal: only the line
+	if out.String() != "plain 1\n" {
+		t.Fatalf("plain Printf wrote %q", out.String())
+	}
+	out.Reset()
+	b.terminal = true
+	b.Update(2, "loss 0.5")
+	b.Printf("epoch %d done\n", 2)
+	got := out.String()
+	// The bar, then its line blanked, the log line, and the bar drawn again below it.
+	i, j, k := strings.Index(got, "\rsft: 2/4"), strings.Index(got, "\r\033[Kepoch 2 done\n"), strings.LastIndex(got, "\rsft: 2/4")
+	if i < 0 || j <= i || k <= j {
+		t.Fatalf("terminal Printf wrote %q", got)
+	}
+	b.Done()
+	out.Reset()
+	b.Printf("after\n")
+	if out.String() != "\r\033[Kafter\n" {
+		t.Errorf("Printf after Done redrew the bar: %q", out.String())
+	}
+	var nilBar *Bar
+	nilBar.Printf("silent\n")
+}
