@@ -31,10 +31,14 @@ type Build struct {
 	// Revision is the commit (from the binary's build info; from git in the source tree the
 	// program was compiled from when the build info has none, as under `go run`), Modified
 	// whether the tree had uncommitted changes, Source where the two came from ("buildinfo",
-	// "git" or "").
+	// "git" or ""). Stale says that git's answer may not be the binary's: the binary was built
+	// before that commit was made (a binary built earlier and run later, on a machine that builds
+	// without VCS stamps), so Revision is the tree's head when the run started, not the code that
+	// ran.
 	Revision string `json:"revision,omitempty"`
 	Modified bool   `json:"modified,omitempty"`
 	Source   string `json:"source,omitempty"`
+	Stale    bool   `json:"revision_may_be_stale,omitempty"`
 	Go       string `json:"go"`
 	// Settings are the build settings that change numbers or speed (GOEXPERIMENT, tags, GOARCH...).
 	Settings map[string]string `json:"settings,omitempty"`
@@ -86,9 +90,27 @@ func ReadBuild() Build {
 		if out, err := exec.Command("git", "-C", dir, "rev-parse", "HEAD").Output(); err == nil {
 			b.Revision, b.Source = strings.TrimSpace(string(out)), "git"
 			b.Modified = exec.Command("git", "-C", dir, "diff", "--quiet", "HEAD", "--").Run() != nil
+			if exe, err := os.Executable(); err == nil {
+				b.Stale = builtBeforeHead(exe, dir)
+			}
 		}
 	}
 	return b
+}
+
+// builtBeforeHead reports whether the executable file exe is older than the commit time of the
+// head of the git tree at dir: then the commit git names is not the one it was built from.
+func builtBeforeHead(exe, dir string) bool {
+	st, err := os.Stat(exe)
+	if err != nil {
+		return false
+	}
+	out, err := exec.Command("git", "-C", dir, "log", "-1", "--format=%ct", "HEAD").Output()
+	if err != nil {
+		return false
+	}
+	sec, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+	return err == nil && st.ModTime().Before(time.Unix(sec, 0))
 }
 
 // newProvenance is the header of a run of experiment that starts now.
