@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -365,47 +364,6 @@ func openDEFState(cfg DEFConfig) (*defState, error) {
 	}
 	logf(cfg.Log, "rpn-def: resuming from %s: %d of %d routines done%s\n", CheckpointPath(cfg.OutDir), len(st.Routines), len(cfg.Routines), where)
 	return st, nil
-}
-
-// interruption is the error of a run of experiment stopped through its context, once it has
-// tried to save its checkpoint at path (saveErr: how that went), which it reports on log.
-func interruption(experiment, path string, log io.Writer, saveErr error) error {
-	if saveErr != nil {
-		return fmt.Errorf("%s: interrupted, and the checkpoint could not be saved: %w", experiment, saveErr)
-	}
-	logf(log, "%s: interrupted; checkpoint saved to %s\n", experiment, path)
-	return &Interrupted{Experiment: experiment, Checkpoint: path}
-}
-
-// dropCheckpoint deletes the checkpoint of a finished run of experiment in dir.
-func dropCheckpoint(dir, experiment string) error {
-	if err := os.Remove(CheckpointPath(dir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%s: the run is complete, but its checkpoint remains: %w", experiment, err)
-	}
-	return nil
-}
-
-// readCheckpoint reads the checkpoint of experiment in dir into state when resume is set, and
-// reports whether there was one (a resumed run without one starts afresh, saying so on log).
-// Without resume a checkpoint in dir is an error saying what to do: add -resume, or delete it.
-func readCheckpoint(dir, experiment string, config, state any, resume bool, log io.Writer) (bool, error) {
-	path := CheckpointPath(dir)
-	if !resume {
-		if _, err := os.Stat(path); err == nil {
-			return false, fmt.Errorf("%s: %s holds the checkpoint of an unfinished run: add -resume to continue it, or delete the file to start afresh",
-				experiment, path)
-		}
-		return false, nil
-	}
-	err := LoadCheckpoint(path, experiment, config, state)
-	if errors.Is(err, ErrNoCheckpoint) {
-		logf(log, "%s: nothing to resume in %s, starting afresh\n", experiment, dir)
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("%s -resume: %w", experiment, err)
-	}
-	return true, nil
 }
 
 func setupDEFData(cfg DEFConfig) (*defSetup, *defState, error) {
