@@ -167,6 +167,11 @@ func newCommonFlags(c *cli, name string, defaultOut func(quick bool) string, qui
 	return f
 }
 
+// longRun is the experiment's -resume and -checkpoint-every (its context is set by execute).
+func (f *commonFlags) longRun() experiment.LongRun {
+	return experiment.LongRun{Resume: *f.resume, CheckpointEvery: *f.checkpointEvery}
+}
+
 // prepare resolves the output folder and checks the backend and the folder before any training.
 func (f *commonFlags) prepare() (string, error) {
 	out := f.defaultOut(*f.quick)
@@ -285,7 +290,7 @@ func defFlags(c *cli) func() error {
 		}
 		cfg.Dialect, cfg.Seed, cfg.DataSeed, cfg.DataDir, cfg.Backend = d, *seed, *dataSeed, *dataDir, *common.backend
 		cfg.Routines, cfg.LR, cfg.Lambda, cfg.Command = *routines, *lr, *lambda, os.Args
-		cfg.Resume, cfg.CheckpointEvery = *common.resume, *common.checkpointEvery
+		cfg.LongRun = common.longRun()
 		c.override(map[string]intSetting{"epochs": {*epochs, &cfg.Epochs}, "proxy-epochs": {*proxyEpochs, &cfg.ProxyEpochs},
 			"train-size": {*trainSize, &cfg.TrainSize}, "eval-size": {*evalSize, &cfg.EvalSize}, "grad-check": {*gradCheck, &cfg.GradCheck},
 			"tune": {*tune, &cfg.TuneTrials}, "tune-epochs": {*tuneEpochs, &cfg.TuneEpochs}})
@@ -390,8 +395,8 @@ func rlFlags(name string, c *cli) func() error {
 		if c.set("seeds") {
 			cfg.Seeds = seedList
 		}
-		cfg.Methods, cfg.DataSeed, cfg.Backend, cfg.Log, cfg.Command, cfg.Resume = *methods, *dataSeed, *common.backend, os.Stderr, os.Args, *common.resume
-		cfg.CheckpointEvery = *common.checkpointEvery
+		cfg.Methods, cfg.DataSeed, cfg.Backend, cfg.Log, cfg.Command = *methods, *dataSeed, *common.backend, os.Stderr, os.Args
+		cfg.LongRun = common.longRun()
 		if python {
 			cfg.Workers, cfg.Exec = *workers, *execURLs
 			mf.apply(c, &cfg)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -102,7 +103,6 @@ func defSizesFlags(c *cli) func() error {
 		if cfg.OutDir, err = common.prepare(); err != nil {
 			return err
 		}
-		var res *experiment.SweepResults
 		if len(*merge) > 0 {
 			var parts []*experiment.SweepResults
 			for _, path := range *merge {
@@ -112,33 +112,36 @@ func defSizesFlags(c *cli) func() error {
 				}
 				parts = append(parts, p)
 			}
-			if res, err = experiment.MergeSweeps(parts...); err != nil {
+			res, err := experiment.MergeSweeps(parts...)
+			if err != nil {
 				return err
 			}
 			res.Command = os.Args
 			if err := experiment.WriteSweep(cfg.OutDir, res); err != nil {
 				return err
 			}
-		} else {
-			cfg.Resume, cfg.CheckpointEvery = *common.resume, *common.checkpointEvery
-			ctx, stop := interruptContext()
-			defer stop()
+			printSweep(res, cfg.OutDir)
+			return nil
+		}
+		cfg.LongRun = common.longRun()
+		return execute(func(ctx context.Context) (*experiment.SweepResults, error) {
 			cfg.Context = ctx
-			if res, err = experiment.RunDEFSizes(cfg); err != nil {
-				return resumeHint(err)
-			}
-		}
-		header, rows := experiment.SweepTable(res)
-		printTable(header, rows)
-		for _, g := range res.Gradients {
-			fmt.Printf("seed %d: proxy MSE %.0f (output variance %.0f); gradient vs interpreter: proxy cosine %.3f sign %.1f%%, exact cosine %.3f sign %.1f%% (%d directions)\n",
-				g.Seed, g.ProxyMSE, g.ProxyVar, g.Proxy.MeanCosine, 100*g.Proxy.SignAgreement, g.Exact.MeanCosine, 100*g.Exact.SignAgreement, g.Proxy.Directions)
-			for _, st := range g.Terms {
-				fmt.Printf("seed %d after %d CE steps: ‖∇CE‖ %.3g; λ‖∇MSE‖/‖∇CE‖ proxy %.3g, exact %.3g, exact straight-through %.3g\n",
-					g.Seed, st.CESteps, st.CE, st.RatioPx, st.RatioEx, st.RatioEST)
-			}
-		}
-		fmt.Printf("wrote %s/results.json and the plots (%.0fs)\n", cfg.OutDir, res.Seconds)
-		return nil
+			return experiment.RunDEFSizes(cfg)
+		}, func(res *experiment.SweepResults) { printSweep(res, cfg.OutDir) })
 	}
+}
+
+// printSweep prints a sweep's table and gradient measurements, and where its results went.
+func printSweep(res *experiment.SweepResults, dir string) {
+	header, rows := experiment.SweepTable(res)
+	printTable(header, rows)
+	for _, g := range res.Gradients {
+		fmt.Printf("seed %d: proxy MSE %.0f (output variance %.0f); gradient vs interpreter: proxy cosine %.3f sign %.1f%%, exact cosine %.3f sign %.1f%% (%d directions)\n",
+			g.Seed, g.ProxyMSE, g.ProxyVar, g.Proxy.MeanCosine, 100*g.Proxy.SignAgreement, g.Exact.MeanCosine, 100*g.Exact.SignAgreement, g.Proxy.Directions)
+		for _, st := range g.Terms {
+			fmt.Printf("seed %d after %d CE steps: ‖∇CE‖ %.3g; λ‖∇MSE‖/‖∇CE‖ proxy %.3g, exact %.3g, exact straight-through %.3g\n",
+				g.Seed, st.CESteps, st.CE, st.RatioPx, st.RatioEx, st.RatioEST)
+		}
+	}
+	fmt.Printf("wrote %s/results.json and the plots (%.0fs)\n", dir, res.Seconds)
 }

@@ -29,6 +29,19 @@ const CheckpointName = "checkpoint.gob"
 // say (it also saves one at the end of every routine or method run, and when interrupted).
 const DefaultCheckpointEvery = 2 * time.Minute
 
+// LongRun is what every experiment's configuration holds for long runs (embedded, not recorded
+// in results or checkpoints: none of it changes the numbers).
+type LongRun struct {
+	// Resume continues the unfinished run whose checkpoint is in the output folder, when it was
+	// written with the same configuration; without it a checkpoint there is an error.
+	Resume bool
+	// Context, if set, stops the run when it is cancelled (Ctrl-C in the CLI): the run saves a
+	// checkpoint and returns an *Interrupted error.
+	Context context.Context
+	// CheckpointEvery is the interval between checkpoints (0: DefaultCheckpointEvery).
+	CheckpointEvery time.Duration
+}
+
 // CheckpointPath is the checkpoint file of a run writing to dir.
 func CheckpointPath(dir string) string { return filepath.Join(dir, CheckpointName) }
 

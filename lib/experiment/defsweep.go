@@ -1,7 +1,6 @@
 package experiment
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,14 +66,9 @@ type SweepConfig struct {
 	// Quick marks the smoke-test preset (QuickSweepConfig): its numbers say nothing about the method.
 	Quick   bool     `json:"quick"`
 	Command []string `json:"command,omitempty"`
-	// Resume continues the sweep from the checkpoint in OutDir, when it was written with the same
-	// configuration; Context, if set, stops the sweep when it is cancelled (it saves a checkpoint
-	// and returns an *Interrupted error); CheckpointEvery is the interval between checkpoints in a
-	// run (0: DefaultCheckpointEvery). See checkpoint.go.
-	Resume          bool            `json:"-"`
-	Context         context.Context `json:"-"`
-	CheckpointEvery time.Duration   `json:"-"`
-	Log             io.Writer       `json:"-"`
+	// LongRun: -resume, Ctrl-C and the checkpoint interval (checkpoint.go).
+	LongRun `json:"-"`
+	Log     io.Writer `json:"-"`
 }
 
 // DefaultSweepConfig is the full sweep: 5 sizes from 100 to 8,000 on the iid split and all of

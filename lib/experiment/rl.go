@@ -1,7 +1,6 @@
 package experiment
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -96,14 +95,8 @@ type RLConfig struct {
 	SFTCache string `json:"sft_cache,omitempty"`
 	// Quick marks the smoke-test preset (QuickRLConfig): its numbers say nothing about the methods.
 	Quick bool `json:"quick"`
-	// Resume continues the unfinished run whose checkpoint is in cfg.OutDir (written with the same
-	// configuration; resume.go); without it a checkpoint there is an error.
-	Resume bool `json:"-"`
-	// Context, if set, stops the run when it is cancelled (Ctrl-C in the CLI): the run saves a
-	// checkpoint and returns an *Interrupted error (checkpoint.go).
-	Context context.Context `json:"-"`
-	// CheckpointEvery is the interval between checkpoints (0: DefaultCheckpointEvery).
-	CheckpointEvery time.Duration `json:"-"`
+	// LongRun: -resume (resume.go), Ctrl-C and the checkpoint interval.
+	LongRun `json:"-"`
 	// Command is the command line that asked for the run, recorded in the results (set by the CLI).
 	Command []string  `json:"-"`
 	Log     io.Writer `json:"-"`

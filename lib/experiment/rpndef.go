@@ -1,7 +1,6 @@
 package experiment
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -89,14 +88,8 @@ type DEFConfig struct {
 	TuneEpochs  int         `json:"tune_epochs"` // epochs per tuning trial (0: Epochs/4)
 	// Quick marks the smoke-test preset (QuickDEFConfig): its numbers say nothing about the method.
 	Quick bool `json:"quick"`
-	// Resume continues the run from the checkpoint in OutDir, when it was written with the same
-	// configuration (checkpoint.go).
-	Resume bool `json:"-"`
-	// Context, if set, stops the run when it is cancelled (Ctrl-C in the CLI): the run saves a
-	// checkpoint and returns an *Interrupted error (checkpoint.go).
-	Context context.Context `json:"-"`
-	// CheckpointEvery is the interval between checkpoints (0: DefaultCheckpointEvery).
-	CheckpointEvery time.Duration `json:"-"`
+	// LongRun: -resume, Ctrl-C and the checkpoint interval (checkpoint.go).
+	LongRun `json:"-"`
 	// Command is the command line that asked for the run, recorded in the results (set by the CLI).
 	Command []string  `json:"-"`
 	Log     io.Writer `json:"-"`
